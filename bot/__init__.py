@@ -1,0 +1,1 @@
+"""The edges and the wiring: config, channel adapters, the web app and the CLI."""

@@ -1,0 +1,1 @@
+"""Meetings: offline geocoding, nearest search, next occurrence in local time, feeds."""

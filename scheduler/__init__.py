@@ -1,0 +1,1 @@
+"""Time: the worker, reminder and follow-up planning, and the outbox dispatcher."""

@@ -1,0 +1,1 @@
+"""Storage: sqlmodel tables, the async engine and sessions, and the queries the core needs."""

@@ -1,0 +1,23 @@
+"""Storage errors.
+
+StorageError
+ +-- DatabaseURLError      the DATABASE_URL cannot be understood
+ +-- NotFound              a row that must exist does not
+ +-- LinkCodeError         a link code is unknown, used or expired
+"""
+
+
+class StorageError(Exception):
+    """Base class for storage errors."""
+
+
+class DatabaseURLError(StorageError):
+    """The database URL cannot be understood."""
+
+
+class NotFound(StorageError):
+    """A row that must exist does not."""
+
+
+class LinkCodeError(StorageError):
+    """A link code is unknown, already used or expired."""

@@ -1,0 +1,49 @@
+"""All tables. Import from here so every table is registered on the metadata."""
+
+from storage.models.common import JSONText, UTCDateTime, utcnow
+from storage.models.meetings import (
+    Access,
+    Attendance,
+    AttendanceOutcome,
+    AttendanceRecord,
+    Meeting,
+    MeetingStatus,
+    MeetingSubscription,
+)
+from storage.models.messages import (
+    Broadcast,
+    ConversationState,
+    InboundMessage,
+    MessageKind,
+    OutboundMessage,
+    OutboxStatus,
+    Priority,
+)
+from storage.models.people import (
+    AuditEvent,
+    Channel,
+    ChannelIdentity,
+    IdentityStatus,
+    LinkCode,
+    Participant,
+    ParticipantBase,
+    ParticipantCreate,
+    ParticipantPublic,
+    ParticipantStatus,
+    Prison,
+    StaffRole,
+    StaffUser,
+)
+from storage.models.plans import AftercarePlan, Appointment, AppointmentKind, KeyContact
+from storage.models.tools import CheckIn, CrisisEvent, ToolEntry, ToolKind
+
+__all__ = [
+    "Access", "AftercarePlan", "Appointment", "AppointmentKind", "Attendance",
+    "AttendanceOutcome", "AttendanceRecord", "AuditEvent", "Broadcast", "Channel",
+    "ChannelIdentity", "CheckIn", "ConversationState", "CrisisEvent", "IdentityStatus",
+    "InboundMessage", "JSONText", "KeyContact", "LinkCode", "Meeting", "MeetingStatus",
+    "MeetingSubscription", "MessageKind", "OutboundMessage", "OutboxStatus", "Participant",
+    "ParticipantBase", "ParticipantCreate", "ParticipantPublic", "ParticipantStatus",
+    "Prison", "Priority", "StaffRole", "StaffUser", "ToolEntry", "ToolKind", "UTCDateTime",
+    "utcnow",
+]

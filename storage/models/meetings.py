@@ -1,0 +1,83 @@
+"""Peer-led meetings, who chose them, and who went."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import AutoString, Field, SQLModel
+
+from storage.models.common import JSONText, UTCDateTime, utcnow
+
+
+class Attendance(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+    HYBRID = "hybrid"
+
+
+class Access(StrEnum):
+    OPEN = "open"  # anyone may come
+    CLOSED = "closed"  # treatment-service clients only: never offered to participants
+    PRISON = "prison"  # inside a prison: never offered to released participants
+
+
+class MeetingStatus(StrEnum):
+    ACTIVE = "active"  # running
+    SUSPENDED = "suspended"  # paused for now
+    CANCELLED = "cancelled"  # stopped for good, or vanished from its feed
+
+
+class Meeting(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_type=AutoString(200), unique=True)
+    name: str = Field(sa_type=AutoString(300))
+    weekday: int = Field(index=True)  # 0 = Monday ... 6 = Sunday (Meeting Guide uses 0 = Sunday)
+    start_time: time | None = None  # local wall-clock time in `timezone`
+    end_time: time | None = None
+    timezone: str = Field(default="Europe/London", sa_type=AutoString(64))
+    venue: str | None = Field(default=None, sa_type=AutoString(300))
+    address: str | None = Field(default=None, sa_type=AutoString(500))
+    postcode: str | None = Field(default=None, sa_type=AutoString(20))
+    region: str | None = Field(default=None, sa_type=AutoString(200), index=True)
+    lat: float | None = Field(default=None, index=True)
+    lon: float | None = Field(default=None)
+    attendance: Attendance = Field(default=Attendance.IN_PERSON, sa_type=AutoString(20))
+    access: Access = Field(default=Access.OPEN, sa_type=AutoString(20))
+    conference_url: str | None = Field(default=None, sa_type=AutoString(500))
+    conference_phone: str | None = Field(default=None, sa_type=AutoString(100))
+    types: list[str] | None = Field(default_factory=list, sa_type=JSONText)
+    contact: str | None = Field(default=None, sa_type=AutoString(300))  # for first-timers
+    notes: str | None = Field(default=None, sa_type=AutoString(2000))
+    status: MeetingStatus = Field(default=MeetingStatus.ACTIVE, sa_type=AutoString(20))
+    source: str | None = Field(default=None, sa_type=AutoString(500))  # feed it came from
+    demo: bool = False  # fictional demo data
+    updated: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MeetingSubscription(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("participant_id", "meeting_id", name="uq_subscription_pair"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True)
+    meeting_id: int = Field(foreign_key="meeting.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AttendanceOutcome(StrEnum):
+    ATTENDED = "attended"  # counts toward 10 sessions
+    MISSED = "missed"  # did not go
+    NOT_RUNNING = "not_running"  # went, or tried, and it did not run: flagged to coordinators
+
+
+class AttendanceRecord(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
+    meeting_id: int | None = Field(default=None, foreign_key="meeting.id", index=True)
+    occurrence_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: AttendanceOutcome = Field(sa_type=AutoString(20))
+    hours: float = 0.0
+    reported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

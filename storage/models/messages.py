@@ -1,0 +1,100 @@
+"""Messages in and out, conversation state, and broadcasts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import AutoString, Field, SQLModel
+
+from storage.models.common import JSONText, UTCDateTime, utcnow
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"  # written down, waiting for its due time
+    SENDING = "sending"  # claimed by a dispatcher; back to queued if that worker dies
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # the provider confirmed delivery
+    FAILED = "failed"  # permanent failure; `error` says why
+    EXPIRED = "expired"  # not sent before its not-after time
+    CANCELLED = "cancelled"  # withdrawn (meeting cancelled, STOP, DELETE)
+
+
+class MessageKind(StrEnum):
+    REPLY = "reply"  # a direct answer to something the person just sent
+    CRISIS = "crisis"  # crisis numbers: never deferred
+    REMINDER = "reminder"
+    SEQUENCE = "sequence"  # release-day welcome, check-in prompts
+    FOLLOWUP = "followup"  # "did you make it?", urge-surfing check
+    BROADCAST = "broadcast"
+    TOOL = "tool"
+
+
+class Priority:
+    """Lower numbers go first."""
+
+    URGENT = 0
+    REPLY = 10
+    SCHEDULED = 50
+    BULK = 90
+
+
+class InboundMessage(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("channel", "provider_id", name="uq_inbound_provider"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(sa_type=AutoString(20))
+    provider_id: str = Field(sa_type=AutoString(100))  # MessageSid, update_id, or local id
+    participant_id: int | None = Field(default=None, index=True)
+    body: str | None = Field(default=None, sa_type=Text)  # erased on DELETE
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboundMessage(SQLModel, table=True):
+    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int | None = Field(default=None, index=True)
+    channel: str = Field(sa_type=AutoString(20))
+    address: str = Field(sa_type=AutoString(64))
+    body: str = Field(sa_type=Text)
+    choices: list[list[str]] | None = Field(default=None, sa_type=JSONText)  # [[label, payload]]
+    request_location: bool = False
+    kind: MessageKind = Field(default=MessageKind.REPLY, sa_type=AutoString(20))
+    priority: int = Priority.REPLY
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    not_after: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dedupe_key: str = Field(sa_type=AutoString(200), unique=True)
+    status: OutboxStatus = Field(default=OutboxStatus.QUEUED, sa_type=AutoString(20))
+    attempts: int = 0
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_id: str | None = Field(default=None, sa_type=AutoString(100), index=True)
+    error: str | None = Field(default=None, sa_type=AutoString(300))
+    segments: int | None = None
+    meeting_id: int | None = Field(default=None, index=True)
+    appointment_id: int | None = Field(default=None, index=True)
+    broadcast_id: int | None = Field(default=None, index=True)
+    meta: dict[str, Any] | None = Field(default=None, sa_type=JSONText)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ConversationState(SQLModel, table=True):
+    participant_id: int = Field(primary_key=True, foreign_key="participant.id")
+    flow: str = Field(default="menu", sa_type=AutoString(40))
+    step: str = Field(default="", sa_type=AutoString(40))
+    data: dict[str, Any] | None = Field(default_factory=dict, sa_type=JSONText)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Broadcast(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    created_by: str = Field(sa_type=AutoString(100))
+    audience: dict[str, Any] | None = Field(default=None, sa_type=JSONText)
+    text: str = Field(sa_type=Text)
+    audience_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
