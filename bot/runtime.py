@@ -25,3 +25,10 @@ def setup_logging(level: str = "INFO") -> None:
     )
     for noisy in ("httpx", "httpcore", "telegram.ext", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def prepare_database(engine: AsyncEngine) -> None:
+    """Bring the schema up to date before a command uses it."""
+    from storage.migrate import upgrade_to_head
+
+    await upgrade_to_head(engine)
