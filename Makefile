@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run demo test test-pg lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/throughcare db upgrade
+	$(BIN)/throughcare demo
+	$(BIN)/throughcare run --host $(HOST) --port $(PORT)
+
+demo: install
+	$(BIN)/throughcare demo
+
+# pytest exits 5 when it collects nothing: that is a failure of the suite, said plainly.
+test: install
+	@$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
+	exit $$rc
+
+test-pg: install
+	@DATABASE_URL=$${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+	$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-pg: no tests were collected" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: install
+	$(BIN)/ruff check bot handlers scheduler meeting_finder storage tests bench
+
+bench: install
+	$(BIN)/python bench/meeting_search.py
+
+clean:
+	rm -rf $(VENV) throughcare.db throughcare.db-wal throughcare.db-shm

@@ -1,0 +1,227 @@
+"""The `throughcare` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import phonenumbers
+import typer
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import open_engine, prepare_database, setup_logging
+
+app = typer.Typer(help="throughcare: SMART Recovery aftercare through the prison gate.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _register_subapps() -> None:
+    from bot.cli_meetings import app as meetings_app
+
+    app.add_typer(meetings_app, name="meetings", help="Import, export and search meetings.")
+
+
+def settings_or_exit() -> Settings:
+    """Load settings, or print one clear line and exit 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one clear line to stderr and exit."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def parse_when(value: str | None) -> datetime:
+    """Parse an ISO 8601 moment (naive means UTC), or return now."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"not an ISO 8601 time: {value!r}", 2)
+        raise
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def normalise_phone(raw: str) -> str | None:
+    """Return a UK-default number as E.164, or None if it is not a possible number."""
+    try:
+        parsed = phonenumbers.parse(raw, "GB")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@app.command()
+def enroll(
+    prison: Annotated[str, typer.Option(help="Prison name.")],
+    name: Annotated[str, typer.Option(help="First name the person wants to be called.")],
+    release_date: Annotated[str, typer.Option(help="Release date, YYYY-MM-DD.")],
+    postcode: Annotated[str, typer.Option(help="Release area postcode.")],
+    phone: Annotated[str | None, typer.Option(help="Mobile number (E.164 or UK).")] = None,
+    channel: Annotated[str, typer.Option(help="sms or telegram.")] = "sms",
+    goal: Annotated[list[str] | None, typer.Option(help="A goal; repeat for more.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Enrol a person before release and print their link code."""
+    from bot.enrol import enrol_participant
+
+    settings = settings_or_exit()
+    try:
+        released = date.fromisoformat(release_date)
+    except ValueError:
+        fail(f"--release-date must be YYYY-MM-DD, not {release_date!r}", 2)
+    if channel not in ("sms", "telegram"):
+        fail("--channel must be sms or telegram", 2)
+    e164 = None
+    if phone:
+        e164 = normalise_phone(phone)
+        if e164 is None:
+            fail(f"--phone is not a phone number: {phone!r}", 2)
+    clean_name = " ".join(name.split())[:100]
+    if not clean_name or not prison.strip():
+        fail("--name and --prison must not be empty", 2)
+    try:
+        out = asyncio.run(enrol_participant(
+            settings, prison=prison.strip()[:200], name=clean_name, release_date=released,
+            postcode=postcode, phone=e164, channel=channel, goals=goal or [],
+            now=datetime.now(UTC)))
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(out))
+    else:
+        typer.echo(f"Enrolled {clean_name} (participant {out['participant_id']}).")
+        typer.echo(f"Link code: {out['link_code']}  (expires {out['expires']})")
+        typer.echo("Write it on the release card. They send it by text or Telegram to link.")
+
+
+@app.command()
+def chat(
+    channel: Annotated[str, typer.Option(help="sms or telegram.")] = "sms",
+    from_: Annotated[str, typer.Option("--from", help="Phone number or Telegram chat id.")] = "",
+    at: Annotated[str | None, typer.Option(help="Pretend it is this ISO 8601 time.")] = None,
+) -> None:
+    """Talk to the service as a participant: one message per line of stdin."""
+    from bot.chat import run_chat
+
+    settings = settings_or_exit()
+    if channel not in ("sms", "telegram"):
+        fail("--channel must be sms or telegram", 2)
+    address = from_.strip()
+    if channel == "sms":
+        address = normalise_phone(address) or ""
+        if not address:
+            fail("--from must be a phone number for sms", 2)
+    elif not address.lstrip("-").isdigit():
+        fail("--from must be a numeric Telegram chat id", 2)
+    interactive = sys.stdin.isatty()
+    now = parse_when(at) if at else None
+    asyncio.run(run_chat(settings, channel=channel, address=address, lines=sys.stdin,
+                         interactive=interactive, now=now))
+
+
+@app.command()
+def demo() -> None:
+    """Load demo data: a prison, a Champion and a coordinator login, and demo meetings."""
+    from bot.demo import load_demo
+
+    settings = settings_or_exit()
+
+    async def go() -> dict[str, Any]:
+        engine = open_engine(settings)
+        try:
+            await prepare_database(engine)
+            return await load_demo(engine, now=datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    out = asyncio.run(go())
+    typer.echo(f"Demo prison: {out['prison']}")
+    for user, password in out["logins"].items():  # type: ignore[attr-defined]
+        typer.echo(f"Staff login: {user} / {password}")
+    typer.echo(f"Demo meetings loaded: {out['meetings']} (all marked demo)")
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    telegram_polling: Annotated[bool, typer.Option(help="Poll Telegram (local dev).")] = False,
+) -> None:
+    """Run web and worker in one process (the embedded default)."""
+    from bot.serve import serve
+
+    settings = settings_or_exit()
+    setup_logging(settings.log_level)
+    asyncio.run(serve(settings, host=host, port=port, web=True, worker=True,
+                      telegram_polling=telegram_polling))
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web app only (webhooks, staff pages, health, metrics)."""
+    from bot.serve import serve
+
+    settings = settings_or_exit()
+    setup_logging(settings.log_level)
+    asyncio.run(serve(settings, host=host, port=port, web=True, worker=False))
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit.")] = False,
+    now: Annotated[str | None, typer.Option(help="ISO 8601 time for --once.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Plan and show, send nothing.")] = False,
+) -> None:
+    """Run the scheduler: planning and the outbox dispatcher."""
+    from bot.serve import run_worker_once, serve
+
+    settings = settings_or_exit()
+    setup_logging(settings.log_level)
+    if once:
+        out = asyncio.run(run_worker_once(settings, now=parse_when(now), dry_run=dry_run))
+        typer.echo(json.dumps(out))
+        return
+    asyncio.run(serve(settings, host="", port=0, web=False, worker=True))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database schema to the newest version."""
+    settings = settings_or_exit()
+
+    async def go() -> None:
+        engine = open_engine(settings)
+        try:
+            await prepare_database(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    typer.echo("Database is up to date.")
+
+
+def main() -> None:
+    """Entry point of the `throughcare` console script."""
+    _register_subapps()
+    app()
+
+
+if __name__ == "__main__":
+    main()

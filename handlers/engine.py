@@ -1,0 +1,187 @@
+"""The conversation engine: one inbound message in, replies written to the outbox."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import handlers.features  # noqa: F401  (registers every keyword and flow)
+from handlers import safety
+from handlers.conversation import Conversation
+from handlers.errors import BadInput
+from handlers.linking import first_contact, handle_consent
+from handlers.registry import FLOWS, KEYWORDS
+from handlers.textin import (
+    MAX_LEN,
+    START_WORDS,
+    STOP_WORDS,
+    bare_word,
+    clean,
+    command_word,
+)
+from handlers.texts import t
+from handlers.types import EngineContext, Inbound, Reply
+from storage.models import (
+    ChannelIdentity,
+    IdentityStatus,
+    MessageKind,
+    Participant,
+    ParticipantStatus,
+    Priority,
+)
+from storage.outbox import enqueue
+from storage.participants import find_identity, load_state, record_inbound
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class HandleResult:
+    """What one inbound message led to."""
+
+    replies: list[Reply] = field(default_factory=list)
+    duplicate: bool = False
+    participant_id: int | None = None
+    outbox_keys: list[str] = field(default_factory=list)
+
+
+async def handle_inbound(
+    session: AsyncSession, inbound: Inbound, ctx: EngineContext
+) -> HandleResult:
+    """Handle one message and write the replies to the outbox; the caller commits."""
+    provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
+    text = clean(inbound.payload or inbound.text)
+    identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
+    participant = await session.get(Participant, identity.participant_id) if identity else None
+    if not await record_inbound(session, channel=inbound.channel, provider_id=provider_id,
+                                body=text[:MAX_LEN] or None, now=ctx.now,
+                                participant_id=participant.id if participant else None):
+        logger.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
+        return HandleResult(duplicate=True, participant_id=participant.id if participant else None)
+
+    if identity is None or participant is None:
+        replies = await _unknown_sender(session, inbound, text, ctx)
+        identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
+        participant = await session.get(Participant, identity.participant_id) if identity else None
+    else:
+        state = await load_state(session, participant.id or 0)
+        conv = Conversation(session, ctx, inbound, participant, identity, state)
+        replies = await _known_sender(conv, text)
+    result = HandleResult(replies=replies, participant_id=participant.id if participant else None)
+    await _write_replies(session, inbound, provider_id, replies, result, ctx)
+    return result
+
+
+async def _unknown_sender(
+    session: AsyncSession, inbound: Inbound, text: str, ctx: EngineContext
+) -> list[Reply]:
+    category = safety.check_crisis(text)
+    if category:
+        return safety.crisis_replies(category)
+    if bare_word(text) in STOP_WORDS:
+        return [Reply(t("stop.not_linked"))]
+    _identity, replies = await first_contact(session, inbound, text, ctx)
+    return replies
+
+
+async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
+    """Run the safety layer, then consent, then the current flow or a keyword."""
+    p = conv.participant
+    if p.status == ParticipantStatus.DELETED:
+        return [Reply(t("welcome.unknown"))]
+    category = safety.check_crisis(text)
+    if category:
+        await safety.record_crisis(conv, category)
+        return safety.crisis_replies(category)
+    word = bare_word(text)
+    if word in STOP_WORDS:
+        return await safety.stop(conv)
+    _reactivate(conv.identity, conv)
+    if p.status == ParticipantStatus.STOPPED:
+        if word in START_WORDS or word == "YES":
+            return await safety.start(conv)
+        return [Reply(t("stop.still_stopped"))] if conv.channel == "telegram" else []
+    if word in START_WORDS:
+        return [Reply(t("welcome.already_linked", name=p.display_name))]
+    if p.consent_at is None:
+        if word == "HELP":
+            return [Reply(t("help.text"))]
+        return await handle_consent(conv, word or text.upper())
+    if not text:
+        return [Reply(t("unknown.empty"))]
+    if len(text) > MAX_LEN:
+        return [Reply(t("unknown.too_long"))]
+    text = _choice_payload(conv, text)
+    return await _route(conv, text)
+
+
+async def _route(conv: Conversation, text: str) -> list[Reply]:
+    head, rest = command_word(text)
+    handler = KEYWORDS.get(head)
+    flow = FLOWS.get(conv.state.flow) if conv.state.flow != "menu" else None
+    # A keyword always wins over a flow step, except a flow that asked for free text and
+    # got something that is not a keyword.
+    try:
+        if handler is not None:
+            return await handler(conv, rest)
+        if flow is not None:
+            return await flow(conv, text)
+    except BadInput as exc:
+        return [Reply(t(exc.reply_key, **exc.values))]
+    if head == "START" and not rest:
+        return [Reply(t("welcome.already_linked", name=conv.participant.display_name))]
+    return [Reply(t("unknown.hint"))]
+
+
+def _choice_payload(conv: Conversation, text: str) -> str:
+    """On SMS, a bare number picks from the choices last offered."""
+    choices = conv.data.get("_choices") or []
+    if text.isdigit() and choices and 1 <= int(text) <= len(choices):
+        return str(choices[int(text) - 1])
+    return text
+
+
+def _reactivate(identity: ChannelIdentity, conv: Conversation) -> None:
+    """A person writing to us from a blocked identity has unblocked us."""
+    if identity.status == IdentityStatus.BLOCKED:
+        identity.status = IdentityStatus.ACTIVE
+        identity.updated_at = conv.now
+        conv.session.add(identity)
+
+
+async def _write_replies(
+    session: AsyncSession,
+    inbound: Inbound,
+    provider_id: str,
+    replies: list[Reply],
+    result: HandleResult,
+    ctx: EngineContext,
+) -> None:
+    for n, reply in enumerate(replies):
+        key = f"reply:{inbound.channel}:{provider_id}:{n}"
+        urgent = reply.urgent
+        await enqueue(
+            session,
+            channel=inbound.channel,
+            address=inbound.address,
+            body=reply.text,
+            dedupe_key=key,
+            now=ctx.now,
+            participant_id=result.participant_id,
+            kind=MessageKind.CRISIS if urgent else MessageKind.REPLY,
+            priority=Priority.URGENT if urgent else Priority.REPLY,
+            not_after=ctx.now + timedelta(hours=24),
+            choices=[[c.label, c.payload] for c in reply.choices] or None,
+            request_location=reply.request_location,
+            meta={"seq": n, "always": True},
+        )
+        result.outbox_keys.append(key)
+    if result.participant_id is not None and replies:
+        state = await load_state(session, result.participant_id)
+        offered = [c.payload for r in replies for c in r.choices]
+        state.data = {**(state.data or {}), "_choices": offered}
+        session.add(state)

@@ -1,0 +1,117 @@
+"""First contact: link codes, enrolled numbers, and consent."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.conversation import Conversation
+from handlers.menu import menu_reply
+from handlers.texts import t
+from handlers.types import Choice, EngineContext, Inbound, Reply
+from storage.errors import LinkCodeError
+from storage.models import ChannelIdentity, Participant, ParticipantStatus
+from storage.participants import (
+    MAX_FAILED_LINKS_PER_HOUR,
+    audit,
+    enrolled_by_phone,
+    failed_link_attempts,
+    find_identity,
+    hash_address,
+    identities_of,
+    link_identity,
+    normalise_code,
+    redeem_link_code,
+)
+
+YES_WORDS = frozenset({"YES", "Y", "1", "OK", "OKAY", "YEP", "YEAH", "AGREE", "CONSENT_YES"})
+NO_WORDS = frozenset({"NO", "N", "2", "NOPE", "CONSENT_NO"})
+
+
+def consent_question() -> Reply:
+    """Ask for consent, with buttons on Telegram and YES on SMS."""
+    return Reply(
+        t("consent.ask"),
+        choices=(Choice(t("consent.yes_label"), "YES"), Choice(t("consent.no_label"), "NO")),
+    )
+
+
+def code_in(text: str) -> str | None:
+    """Find a link code in a message: the whole text, or after `/start`."""
+    words = text.split()
+    if words and words[0].lower().startswith("/start"):
+        words = words[1:]
+    candidate = "".join(words)
+    if len(candidate) > 24:
+        return None
+    return normalise_code(candidate)
+
+
+async def first_contact(
+    session: AsyncSession, inbound: Inbound, text: str, ctx: EngineContext
+) -> tuple[ChannelIdentity | None, list[Reply]]:
+    """Link a new address by code or enrolled phone; return the identity and replies."""
+    code = code_in(text)
+    if code is not None:
+        return await _link_by_code(session, inbound, code, ctx)
+    if inbound.channel == "sms":
+        participant = await enrolled_by_phone(session, inbound.address)
+        if participant is not None and participant.status != ParticipantStatus.DELETED:
+            existing = await identities_of(session, participant.id or 0)
+            if not any(i.channel == "sms" for i in existing):
+                identity = await link_identity(session, participant=participant,
+                                               channel="sms", address=inbound.address,
+                                               now=ctx.now)
+                await audit(session, actor=f"participant:{participant.id}", action="link_phone",
+                            participant_id=participant.id, now=ctx.now)
+                return identity, _linked_replies(participant)
+    return None, [Reply(t("welcome.unknown"))]
+
+
+async def _link_by_code(
+    session: AsyncSession, inbound: Inbound, code: str, ctx: EngineContext
+) -> tuple[ChannelIdentity | None, list[Reply]]:
+    actor = f"address:{hash_address(inbound.channel + ':' + inbound.address)}"
+    if await failed_link_attempts(session, address=inbound.channel + ":" + inbound.address,
+                                  now=ctx.now) >= MAX_FAILED_LINKS_PER_HOUR:
+        return None, [Reply(t("welcome.too_many_tries"))]
+    try:
+        participant = await redeem_link_code(session, code=code, now=ctx.now)
+    except LinkCodeError as exc:
+        await audit(session, actor=actor, action="link_failed", now=ctx.now,
+                    detail={"reason": str(exc)})
+        key = {"used": "welcome.used_code", "expired": "welcome.expired_code"}.get(
+            str(exc), "welcome.bad_code")
+        return None, [Reply(t(key))]
+    # One participant may link SMS and Telegram; an address belongs to one participant.
+    identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
+    if identity is None:
+        identity = await link_identity(session, participant=participant,
+                                       channel=inbound.channel, address=inbound.address,
+                                       now=ctx.now)
+    await audit(session, actor=f"participant:{participant.id}", action="link_code",
+                participant_id=participant.id, now=ctx.now, detail={"channel": inbound.channel})
+    return identity, _linked_replies(participant)
+
+
+def _linked_replies(participant: Participant) -> list[Reply]:
+    replies = [Reply(t("welcome.linked", name=participant.display_name))]
+    if participant.consent_at is None:
+        replies.append(consent_question())
+    return replies
+
+
+async def handle_consent(conv: Conversation, word: str) -> list[Reply]:
+    """Take YES as consent; anything else leaves the person unconsented and asks again."""
+    p = conv.participant
+    if word in YES_WORDS:
+        p.consent_at = conv.now
+        p.status = ParticipantStatus.ACTIVE
+        p.updated_at = conv.now
+        conv.session.add(p)
+        conv.reset()
+        await audit(conv.session, actor=f"participant:{p.id}", action="consent", now=conv.now,
+                    participant_id=p.id)
+        return [Reply(t("consent.thanks", name=p.display_name)), menu_reply()]
+    if word in NO_WORDS:
+        return [Reply(t("consent.declined"))]
+    return [Reply(t("consent.again")), consent_question()]

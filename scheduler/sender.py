@@ -1,0 +1,53 @@
+"""The small interface the dispatcher sends through; `bot` provides the implementations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.models import OutboundMessage
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to send, as the sender sees it."""
+
+    id: int
+    channel: str
+    address: str
+    body: str
+    choices: tuple[tuple[str, str], ...] = ()
+    request_location: bool = False
+    kind: str = "reply"
+
+    @classmethod
+    def from_row(cls, row: OutboundMessage) -> OutgoingMessage:
+        """Build from an outbox row."""
+        return cls(
+            id=row.id or 0,
+            channel=row.channel,
+            address=row.address,
+            body=row.body,
+            choices=tuple((c[0], c[1]) for c in (row.choices or [])),
+            request_location=row.request_location,
+            kind=str(row.kind),
+        )
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said when it accepted a message."""
+
+    provider_id: str | None = None
+    segments: int | None = None
+    delivered: bool = False  # True when acceptance already means delivery (console, log)
+
+
+class Sender(Protocol):
+    """Sends one message on one channel; raises TransientSendError or PermanentSendError."""
+
+    channel: str
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message."""
+        ...

@@ -1,0 +1,269 @@
+"""Queries about participants: enrolment, identities, link codes, conversation state."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.errors import LinkCodeError
+from storage.models import (
+    AftercarePlan,
+    AuditEvent,
+    ChannelIdentity,
+    ConversationState,
+    IdentityStatus,
+    InboundMessage,
+    LinkCode,
+    Participant,
+    ParticipantStatus,
+    Prison,
+)
+
+# No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 10  # 50 bits
+MAX_FAILED_LINKS_PER_HOUR = 10
+
+
+def new_link_code() -> str:
+    """Return a fresh random link code, grouped for reading: `ABCDE-FGHJK`."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:5]}-{raw[5:]}"
+
+
+def normalise_code(text: str) -> str | None:
+    """Return the canonical code in `text` (case, spaces and dashes ignored), or None."""
+    raw = "".join(ch for ch in text.upper() if ch not in " -_")
+    if len(raw) != CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in raw):
+        return None
+    return raw
+
+
+def hash_code(code: str) -> str:
+    """Hash a canonical code; only the hash is stored."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def hash_address(address: str) -> str:
+    """Hash an address for audit rows, so logs of failed links hold no phone numbers."""
+    return hashlib.sha256(address.encode()).hexdigest()[:16]
+
+
+async def get_or_create_prison(session: AsyncSession, name: str) -> Prison:
+    """Return the prison with this name, creating it if new."""
+    prison = (await session.exec(select(Prison).where(Prison.name == name))).first()
+    if prison is None:
+        prison = Prison(name=name)
+        session.add(prison)
+        await session.flush()
+    return prison
+
+
+async def enrol(
+    session: AsyncSession,
+    *,
+    prison_name: str,
+    display_name: str,
+    release_date: date,
+    release_postcode: str | None,
+    now: datetime,
+    phone: str | None = None,
+    channel: str = "sms",
+    code_days_after_release: int = 60,
+    enrolled_by: int | None = None,
+    goals: list[str] | None = None,
+    release_lat: float | None = None,
+    release_lon: float | None = None,
+) -> tuple[Participant, str]:
+    """Create a participant, their plan and a link code; return both (the code only here)."""
+    prison = await get_or_create_prison(session, prison_name)
+    participant = Participant(
+        display_name=display_name,
+        release_date=release_date,
+        release_postcode=release_postcode,
+        release_lat=release_lat,
+        release_lon=release_lon,
+        phone=phone,
+        preferred_channel=channel,
+        prison_id=prison.id,
+        enrolled_by=enrolled_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(participant)
+    await session.flush()
+    assert participant.id is not None
+    session.add(AftercarePlan(participant_id=participant.id, goals=goals or [], updated_at=now))
+    code = await issue_link_code(
+        session, participant_id=participant.id, release_date=release_date, now=now,
+        days_after_release=code_days_after_release,
+    )
+    await audit(session, actor=f"staff:{enrolled_by}" if enrolled_by else "cli",
+                action="enrol", participant_id=participant.id, now=now)
+    return participant, code
+
+
+async def issue_link_code(
+    session: AsyncSession,
+    *,
+    participant_id: int,
+    release_date: date,
+    now: datetime,
+    days_after_release: int = 60,
+) -> str:
+    """Create a new single-use code for a participant and return it."""
+    expires = datetime.combine(release_date + timedelta(days=days_after_release), time.max,
+                               tzinfo=UTC)
+    expires = max(expires, now + timedelta(days=days_after_release))
+    code = new_link_code()
+    canonical = code.replace("-", "")
+    session.add(LinkCode(participant_id=participant_id, code_hash=hash_code(canonical),
+                         created_at=now, expires_at=expires))
+    await session.flush()
+    return code
+
+
+async def redeem_link_code(session: AsyncSession, *, code: str, now: datetime) -> Participant:
+    """Use a link code once; return its participant or raise LinkCodeError."""
+    canonical = normalise_code(code)
+    if canonical is None:
+        raise LinkCodeError("not a code")
+    row = (
+        await session.exec(select(LinkCode).where(LinkCode.code_hash == hash_code(canonical)))
+    ).first()
+    if row is None:
+        raise LinkCodeError("unknown")
+    if row.used_at is not None:
+        raise LinkCodeError("used")
+    if row.expires_at < now:
+        raise LinkCodeError("expired")
+    participant = await session.get(Participant, row.participant_id)
+    if participant is None or participant.status == ParticipantStatus.DELETED:
+        raise LinkCodeError("unknown")
+    row.used_at = now
+    session.add(row)
+    return participant
+
+
+async def failed_link_attempts(session: AsyncSession, *, address: str, now: datetime) -> int:
+    """Count failed link attempts from this address in the last hour."""
+    since = now - timedelta(hours=1)
+    rows = await session.exec(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "link_failed")
+        .where(col(AuditEvent.at) >= since)
+        .where(AuditEvent.actor == f"address:{hash_address(address)}")
+    )
+    return int(rows.one())
+
+
+async def find_identity(
+    session: AsyncSession, *, channel: str, address: str
+) -> ChannelIdentity | None:
+    """Return the identity for a channel address, if linked."""
+    return (
+        await session.exec(
+            select(ChannelIdentity)
+            .where(ChannelIdentity.channel == channel)
+            .where(ChannelIdentity.address == address)
+        )
+    ).first()
+
+
+async def identities_of(session: AsyncSession, participant_id: int) -> list[ChannelIdentity]:
+    """Return every channel identity of a participant."""
+    rows = await session.exec(
+        select(ChannelIdentity).where(ChannelIdentity.participant_id == participant_id)
+    )
+    return list(rows.all())
+
+
+async def link_identity(
+    session: AsyncSession, *, participant: Participant, channel: str, address: str, now: datetime
+) -> ChannelIdentity:
+    """Attach a channel address to a participant (one participant may have several)."""
+    assert participant.id is not None
+    identity = ChannelIdentity(
+        participant_id=participant.id, channel=channel, address=address, linked_at=now,
+        updated_at=now,
+    )
+    session.add(identity)
+    await session.flush()
+    return identity
+
+
+async def enrolled_by_phone(session: AsyncSession, phone: str) -> Participant | None:
+    """Return the not-yet-linked participant enrolled with this phone number."""
+    return (
+        await session.exec(
+            select(Participant)
+            .where(Participant.phone == phone)
+            .where(Participant.status != ParticipantStatus.DELETED)
+            .order_by(col(Participant.id).desc())
+        )
+    ).first()
+
+
+async def preferred_identity(
+    session: AsyncSession, participant: Participant
+) -> ChannelIdentity | None:
+    """Return the active identity to reach a participant on, preferred channel first."""
+    rows = [i for i in await identities_of(session, participant.id or 0)
+            if i.status == IdentityStatus.ACTIVE]
+    rows.sort(key=lambda i: (i.channel != participant.preferred_channel, -(i.id or 0)))
+    return rows[0] if rows else None
+
+
+async def load_state(session: AsyncSession, participant_id: int) -> ConversationState:
+    """Return the conversation state row, creating it at the menu."""
+    state = await session.get(ConversationState, participant_id)
+    if state is None:
+        state = ConversationState(participant_id=participant_id, flow="menu", step="", data={})
+        session.add(state)
+    return state
+
+
+async def record_inbound(
+    session: AsyncSession,
+    *,
+    channel: str,
+    provider_id: str,
+    body: str | None,
+    now: datetime,
+    participant_id: int | None = None,
+) -> bool:
+    """Write an inbound message down once; say False when this provider id was seen before."""
+    values: dict[str, Any] = {
+        "channel": channel, "provider_id": provider_id, "body": body, "received_at": now,
+        "participant_id": participant_id,
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(InboundMessage).values(**values).on_conflict_do_nothing(
+        index_elements=["channel", "provider_id"]
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    participant_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record an audit event (never message bodies or phone numbers)."""
+    session.add(AuditEvent(at=now, actor=actor, action=action, participant_id=participant_id,
+                           detail=detail))
