@@ -217,6 +217,27 @@ def db_upgrade() -> None:
     typer.echo("Database is up to date.")
 
 
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What changed.")],
+) -> None:
+    """Write a new migration from the model changes (developers; uses a scratch SQLite)."""
+    import tempfile
+
+    from storage.db import make_engine
+    from storage.migrate import new_revision
+
+    async def go(path: str) -> None:
+        engine = make_engine(f"sqlite:///{path}/scratch.db")
+        try:
+            await new_revision(engine, message)
+        finally:
+            await engine.dispose()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(go(tmp))
+
+
 def main() -> None:
     """Entry point of the `throughcare` console script."""
     _register_subapps()

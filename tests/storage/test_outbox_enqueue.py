@@ -1,7 +1,10 @@
 from datetime import UTC, datetime
+
 from sqlmodel import select
-from storage.outbox import enqueue
+
 from storage.models import OutboundMessage
+from storage.outbox import enqueue
+
 
 async def test_enqueue_dedupes(session):
     now = datetime(2026, 1, 1, tzinfo=UTC)
