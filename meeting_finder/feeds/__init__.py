@@ -1,0 +1,1 @@
+"""Meeting feeds: Meeting Guide JSON, CSV and iCalendar."""

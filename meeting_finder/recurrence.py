@@ -1,0 +1,49 @@
+"""When a weekly meeting next happens, in its own time zone (DST-correct via zoneinfo)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.models.meetings import Meeting
+
+DEFAULT_ZONE = "Europe/London"
+
+
+def meeting_zone(meeting: Meeting) -> ZoneInfo:
+    """Return the meeting's zone, or Europe/London if its zone name is unknown."""
+    try:
+        return ZoneInfo(meeting.timezone or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_ZONE)
+
+
+def local_start(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """Return wall-clock `at` on `day` in `zone`; a time skipped by the clocks moves forward."""
+    naive = datetime.combine(day, at.replace(tzinfo=None))
+    wall = naive.replace(tzinfo=zone)
+    # Round-tripping through UTC turns 01:30 on a spring-forward night into 02:30 BST.
+    return wall.astimezone(UTC).astimezone(zone)
+
+
+def occurrence_on(meeting: Meeting, day: date) -> datetime:
+    """Return when the meeting starts on `day` (its local date); ValueError if it has no time."""
+    if meeting.start_time is None:
+        raise ValueError(f"meeting {meeting.slug!r} has no start time")
+    return local_start(day, meeting.start_time, meeting_zone(meeting))
+
+
+def next_occurrence(meeting: Meeting, now: datetime) -> datetime | None:
+    """Return the next start strictly after `now` in the meeting's zone; None without a time."""
+    if meeting.start_time is None:
+        return None
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    zone = meeting_zone(meeting)
+    today = now.astimezone(zone).date()
+    ahead = (meeting.weekday - today.weekday()) % 7
+    for extra in (ahead, ahead + 7, ahead + 14):
+        start = occurrence_on(meeting, today + timedelta(days=extra))
+        if start > now:
+            return start
+    return None  # unreachable: two weeks ahead is always after now

@@ -1,0 +1,234 @@
+"""Find the nearest open meetings to a place, widening the radius until enough are found."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from geopy.distance import geodesic
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from meeting_finder.offerable import is_offerable, offerable_in_person, offerable_online
+from meeting_finder.recurrence import next_occurrence
+from meeting_finder.spatial import (
+    NO_TIME,
+    WEEK_MINUTES,
+    DayFilter,
+    MeetingIndex,
+    get_index,
+    invalidate_index,
+)
+from storage.models.meetings import Meeting
+
+__all__ = [
+    "MeetingHit",
+    "SearchResult",
+    "directions_url",
+    "find_nearest",
+    "invalidate_index",
+    "is_offerable",
+]
+
+logger = logging.getLogger(__name__)
+
+RADII_MILES = (3, 5, 10, 15, 25, 50, 100, 200, 400, 800, 1600, 3200, 12500)
+NEAR_ENOUGH_MILES = 25.0  # fewer than `limit` meetings this close: offer online ones too
+ONLINE_ALONGSIDE = 2
+EXTRA_CANDIDATES = 5  # haversine and geodesic can swap near-ties, so re-rank a few more
+DAY_FILTERS = ("today", "tomorrow")
+
+
+@dataclass
+class MeetingHit:
+    """One meeting found for a participant."""
+
+    meeting: Meeting
+    distance_miles: float | None  # None for online meetings
+    next_start: datetime | None  # aware, in the meeting's own zone
+    directions_url: str | None  # None for online meetings
+
+
+@dataclass
+class SearchResult:
+    """The nearest meetings, online ones offered alongside, and whether there are more."""
+
+    hits: list[MeetingHit]
+    online: list[MeetingHit]
+    radius_miles: float | None  # how far the search had to look; None for online-only
+    has_more: bool
+
+
+def directions_url(lat: float, lon: float) -> str:
+    """Return a public-transport directions link to a point (the start is the phone's own)."""
+    return (
+        "https://www.google.com/maps/dir/?api=1"
+        f"&destination={lat:.6f}%2C{lon:.6f}&travelmode=transit"
+    )
+
+
+def _day_filter(
+    now: datetime, tz: ZoneInfo, weekday: int | None, day_filter: str | None
+) -> DayFilter:
+    if day_filter is not None and day_filter not in DAY_FILTERS:
+        raise ValueError(f"day_filter must be one of {DAY_FILTERS}, not {day_filter!r}")
+    if weekday is not None and not 0 <= weekday <= 6:
+        raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
+    local = now.astimezone(tz)
+    days: set[int] | None = None if weekday is None else {weekday}
+    after: dict[int, int] = {}
+    if day_filter == "today":
+        days = {local.weekday()} if days is None else days & {local.weekday()}
+        after[local.weekday()] = local.hour * 60 + local.minute
+    elif day_filter == "tomorrow":
+        tomorrow = (local.weekday() + 1) % 7
+        days = {tomorrow} if days is None else days & {tomorrow}
+    return DayFilter(weekdays=days, after_minute=after)
+
+
+def _passes_day(
+    meeting: Meeting, start: datetime | None, now: datetime, tz: ZoneInfo, days: DayFilter
+) -> bool:
+    """Check the day filter exactly, on a meeting read back from the database."""
+    if days.weekdays is None:
+        return True
+    if meeting.weekday not in days.weekdays:
+        return False
+    if days.after_minute and start is not None:
+        # "today" means it has not started yet and starts on today's local date.
+        return start.astimezone(tz).date() == now.astimezone(tz).date()
+    return True
+
+
+async def _fetch(session: AsyncSession, ids: list[int]) -> dict[int, Meeting]:
+    if not ids:
+        return {}
+    rows = await session.exec(select(Meeting).where(Meeting.id.in_(ids)))  # type: ignore[union-attr]
+    return {m.id: m for m in rows if m.id is not None}
+
+
+async def _nearest_in_person(
+    session: AsyncSession,
+    index: MeetingIndex,
+    *,
+    lat: float,
+    lon: float,
+    now: datetime,
+    tz: ZoneInfo,
+    days: DayFilter,
+    need: int,
+) -> tuple[list[MeetingHit], float]:
+    pts = index.in_person
+    radius = float(RADII_MILES[-1])
+    chosen = np.empty(0, dtype=np.int64)
+    miles = np.empty(0)
+    for radius in map(float, RADII_MILES):
+        idx = index.box(lat, lon, radius)
+        idx = idx[days.mask(pts, idx)]
+        dist = index.haversine(lat, lon, idx)
+        inside = dist <= radius
+        if int(inside.sum()) >= need or radius == RADII_MILES[-1]:
+            chosen, miles = idx[inside], dist[inside]
+            break
+    take = min(chosen.size, need + EXTRA_CANDIDATES)
+    order = np.argpartition(miles, take - 1)[:take] if 0 < take < chosen.size else np.arange(take)
+    ids = [int(i) for i in pts.ids[chosen[order]]]
+    found = await _fetch(session, ids)
+    hits: list[MeetingHit] = []
+    for mid in ids:
+        meeting = found.get(mid)
+        if meeting is None or not offerable_in_person(meeting):
+            invalidate_index(session)  # changed since the index was built
+            continue
+        start = next_occurrence(meeting, now)
+        if not _passes_day(meeting, start, now, tz, days):
+            continue
+        assert meeting.lat is not None and meeting.lon is not None
+        distance = geodesic((lat, lon), (meeting.lat, meeting.lon)).miles
+        hits.append(MeetingHit(meeting, distance, start, directions_url(meeting.lat, meeting.lon)))
+    hits.sort(key=lambda h: (h.distance_miles, h.next_start or now + timedelta(days=8)))
+    return hits, radius
+
+
+async def _soonest_online(
+    session: AsyncSession,
+    index: MeetingIndex,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    days: DayFilter,
+    need: int,
+    exclude: set[int],
+) -> list[MeetingHit]:
+    pts = index.online
+    idx = np.arange(pts.ids.size)
+    idx = idx[days.mask(pts, idx)]
+    if exclude and idx.size:
+        idx = idx[~np.isin(pts.ids[idx], list(exclude))]
+    if not idx.size:
+        return []
+    week_now = index.week_minutes_now(now)[pts.zone[idx]]
+    slot = pts.weekday[idx].astype(np.int64) * 1440 + pts.start_min[idx]
+    wait = (slot - week_now) % WEEK_MINUTES
+    wait = np.where(wait == 0, WEEK_MINUTES, wait)
+    wait = np.where(pts.start_min[idx] == NO_TIME, 2 * WEEK_MINUTES, wait)
+    # Clock changes can shift the estimate by an hour, so re-rank a few extra exactly.
+    take = min(idx.size, need + EXTRA_CANDIDATES)
+    order = np.argsort(wait, kind="stable")[:take]
+    ids = [int(i) for i in pts.ids[idx[order]]]
+    found = await _fetch(session, ids)
+    hits: list[MeetingHit] = []
+    for mid in ids:
+        meeting = found.get(mid)
+        if meeting is None or not offerable_online(meeting):
+            invalidate_index(session)
+            continue
+        start = next_occurrence(meeting, now)
+        if _passes_day(meeting, start, now, tz, days):
+            hits.append(MeetingHit(meeting, None, start, None))
+    hits.sort(key=lambda h: (h.next_start is None, h.next_start or now))
+    return hits
+
+
+async def find_nearest(
+    session: AsyncSession,
+    *,
+    lat: float,
+    lon: float,
+    now: datetime,
+    limit: int = 3,
+    offset: int = 0,
+    weekday: int | None = None,
+    day_filter: str | None = None,  # "today" | "tomorrow"
+    online_only: bool = False,
+    tz: ZoneInfo = ZoneInfo("Europe/London"),  # noqa: B008  (immutable, shared)
+) -> SearchResult:
+    """Return the nearest open, active meetings after filters, with online ones if few are near."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    limit, offset = max(1, limit), max(0, offset)
+    days = _day_filter(now, tz, weekday, day_filter)
+    index = await get_index(session)
+    need = offset + limit + 1  # one more than shown tells us whether there are more
+    if online_only:
+        found = await _soonest_online(
+            session, index, now=now, tz=tz, days=days, need=need, exclude=set()
+        )
+        return SearchResult(found[offset : offset + limit], [], None, len(found) > offset + limit)
+    found, radius = await _nearest_in_person(
+        session, index, lat=lat, lon=lon, now=now, tz=tz, days=days, need=need
+    )
+    hits = found[offset : offset + limit]
+    online: list[MeetingHit] = []
+    near = sum(1 for h in found if (h.distance_miles or 0.0) <= NEAR_ENOUGH_MILES)
+    if near < limit:
+        shown = {h.meeting.id for h in hits if h.meeting.id is not None}
+        online = (
+            await _soonest_online(
+                session, index, now=now, tz=tz, days=days, need=ONLINE_ALONGSIDE, exclude=shown
+            )
+        )[:ONLINE_ALONGSIDE]
+    return SearchResult(hits, online, radius, len(found) > offset + limit)

@@ -1,0 +1,217 @@
+"""An in-memory index of offerable meetings: sorted latitudes plus numpy haversine.
+
+The index is rebuilt when a cheap version check on the meeting table (row count, max id,
+max updated) changes. On big tables that check is throttled to a few seconds, so other
+processes' edits show up within that time; writers in this process call `invalidate_index()`.
+Search results are always re-read from the database and re-checked, so a stale index can
+only miss a brand-new meeting for a moment, never offer a stopped one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from meeting_finder.offerable import (
+    IN_PERSON,
+    ONLINE,
+    is_join_link,
+    is_real_address,
+)
+from meeting_finder.recurrence import meeting_zone
+from storage.models.meetings import Access, Meeting, MeetingStatus
+
+logger = logging.getLogger(__name__)
+
+EARTH_MILES = 3958.7613
+MILES_PER_DEGREE_LAT = 69.05
+WEEK_MINUTES = 7 * 24 * 60
+NO_TIME = -1
+CHEAP_CHECK_SECONDS = 0.002  # a version check faster than this runs on every search
+MAX_CHECK_INTERVAL = 5.0
+
+
+@dataclass
+class PointSet:
+    """Meetings as parallel arrays (in-person ones sorted by latitude)."""
+
+    ids: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    weekday: np.ndarray
+    start_min: np.ndarray  # minutes after local midnight, NO_TIME if unknown
+    zone: np.ndarray  # index into MeetingIndex.zones
+
+    @classmethod
+    def build(cls, rows: list[tuple[int, float, float, int, int, int]], by_lat: bool) -> PointSet:
+        """Build arrays from (id, lat, lon, weekday, start_min, zone) rows."""
+        arr = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        if by_lat:
+            arr = arr[np.argsort(arr[:, 1], kind="stable")]
+        return cls(
+            ids=arr[:, 0].astype(np.int64),
+            lat=arr[:, 1],
+            lon=arr[:, 2],
+            weekday=arr[:, 3].astype(np.int8),
+            start_min=arr[:, 4].astype(np.int32),
+            zone=arr[:, 5].astype(np.int32),
+        )
+
+
+@dataclass
+class MeetingIndex:
+    """Offerable in-person and online meetings of one database."""
+
+    version: tuple[Any, ...]
+    in_person: PointSet
+    online: PointSet
+    zones: list[str]
+    checked_at: float = 0.0
+    check_cost: float = 0.0
+    stale: bool = False
+
+    def box(self, lat: float, lon: float, miles: float) -> np.ndarray:
+        """Return positions of in-person meetings inside a box around (lat, lon)."""
+        pts = self.in_person
+        dlat = miles / MILES_PER_DEGREE_LAT
+        lo, hi = np.searchsorted(pts.lat, [lat - dlat, lat + dlat], side="left")
+        idx = np.arange(lo, hi)
+        widest = min(89.9, max(abs(lat - dlat), abs(lat + dlat)))
+        dlon = miles / (MILES_PER_DEGREE_LAT * float(np.cos(np.radians(widest))))
+        if dlon < 180 and idx.size:
+            diff = np.abs((pts.lon[idx] - lon + 180.0) % 360.0 - 180.0)
+            idx = idx[diff <= dlon]
+        return idx
+
+    def haversine(self, lat: float, lon: float, idx: np.ndarray) -> np.ndarray:
+        """Return great-circle miles from (lat, lon) to the given in-person meetings."""
+        pts = self.in_person
+        p1, p2 = np.radians(lat), np.radians(pts.lat[idx])
+        dphi = p2 - p1
+        dlam = np.radians(pts.lon[idx] - lon)
+        a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
+        return 2 * EARTH_MILES * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+    def week_minutes_now(self, now: datetime) -> np.ndarray:
+        """Return, per zone, minutes since local Monday 00:00 at `now`."""
+        out = np.zeros(len(self.zones), dtype=np.int64)
+        for i, name in enumerate(self.zones):
+            local = now.astimezone(_zone(name))
+            out[i] = local.weekday() * 1440 + local.hour * 60 + local.minute
+        return out
+
+
+def _zone(name: str) -> Any:
+    return meeting_zone(Meeting(slug="", name="", weekday=0, timezone=name))
+
+
+_indexes: weakref.WeakKeyDictionary[Any, MeetingIndex] = weakref.WeakKeyDictionary()
+
+
+def invalidate_index(session: AsyncSession | None = None) -> None:
+    """Drop the cached index (of this session's database, or of every database)."""
+    if session is None:
+        for index in list(_indexes.values()):
+            index.stale = True
+        return
+    index = _indexes.get(_bind_key(session))
+    if index is not None:
+        index.stale = True
+
+
+def _bind_key(session: AsyncSession) -> Any:
+    return session.sync_session.get_bind()
+
+
+async def _version(session: AsyncSession) -> tuple[Any, ...]:
+    row = (
+        await session.exec(
+            select(func.count(Meeting.id), func.max(Meeting.id), func.max(Meeting.updated))  # type: ignore[arg-type]
+        )
+    ).one()
+    return tuple(row)
+
+
+async def get_index(session: AsyncSession) -> MeetingIndex:
+    """Return an up-to-date index of this session's database, rebuilding it if needed."""
+    key = _bind_key(session)
+    index = _indexes.get(key)
+    started = clock.perf_counter()
+    if index is not None and not index.stale:
+        interval = 0.0 if index.check_cost < CHEAP_CHECK_SECONDS else min(
+            index.check_cost * 200, MAX_CHECK_INTERVAL
+        )
+        if interval and started - index.checked_at < interval:
+            return index
+    version = await _version(session)
+    cost = clock.perf_counter() - started
+    if index is None or index.stale or index.version != version:
+        index = await _build(session, version)
+        _indexes[key] = index
+    index.checked_at = clock.perf_counter()
+    index.check_cost = cost
+    return index
+
+
+async def _build(session: AsyncSession, version: tuple[Any, ...]) -> MeetingIndex:
+    started = clock.perf_counter()
+    columns = (
+        Meeting.id, Meeting.lat, Meeting.lon, Meeting.weekday, Meeting.start_time,
+        Meeting.timezone, Meeting.attendance, Meeting.address, Meeting.conference_url,
+        Meeting.conference_phone,
+    )
+    stmt = select(*columns).where(  # type: ignore[call-overload]
+        Meeting.status == MeetingStatus.ACTIVE.value, Meeting.access == Access.OPEN.value
+    )
+    result = await session.exec(stmt)
+    zones: dict[str, int] = {}
+    near: list[tuple[int, float, float, int, int, int]] = []
+    remote: list[tuple[int, float, float, int, int, int]] = []
+    for mid, lat, lon, weekday, start, tz, attendance, address, url, phone in result:
+        start_min = start.hour * 60 + start.minute if start is not None else NO_TIME
+        zone = zones.setdefault(tz or "Europe/London", len(zones))
+        attendance = str(attendance)
+        if attendance in IN_PERSON and lat is not None and lon is not None:
+            if is_real_address(address):
+                near.append((mid, lat, lon, weekday, start_min, zone))
+        if attendance in ONLINE and (is_join_link(url) or (phone or "").strip()):
+            remote.append((mid, lat or 0.0, lon or 0.0, weekday, start_min, zone))
+    index = MeetingIndex(
+        version=version,
+        in_person=PointSet.build(near, by_lat=True),
+        online=PointSet.build(remote, by_lat=False),
+        zones=list(zones),
+    )
+    logger.info(
+        "built meeting index: %d in person, %d online in %.0f ms",
+        len(near), len(remote), (clock.perf_counter() - started) * 1000,
+    )
+    return index
+
+
+@dataclass
+class DayFilter:
+    """Which local weekdays (and, for today, which start times) a search accepts."""
+
+    weekdays: set[int] | None = None  # None: any day
+    after_minute: dict[int, int] = field(default_factory=dict)  # weekday -> must start after
+
+    def mask(self, pts: PointSet, idx: np.ndarray) -> np.ndarray:
+        """Return a boolean mask over `idx` of meetings this filter accepts."""
+        if self.weekdays is None:
+            return np.ones(idx.size, dtype=bool)
+        days = pts.weekday[idx]
+        keep = np.isin(days, list(self.weekdays))
+        for day, minute in self.after_minute.items():
+            starts = pts.start_min[idx]
+            keep &= ~((days == day) & (starts != NO_TIME) & (starts <= minute))
+        return keep
