@@ -1,0 +1,229 @@
+"""Import a meeting feed into the database: add, update by slug, cancel what vanished.
+
+Counting: every row in the file is counted exactly once, so
+`added + updated + unchanged + len(skipped) == total_rows`. A row whose `day` is an array
+becomes several meetings but still counts once: as added if any of its meetings is new,
+else as updated if any changed, else as unchanged. `cancelled` counts meetings (not rows)
+of the same source that are no longer in the feed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from meeting_finder.errors import FeedError
+from meeting_finder.feeds.meeting_guide import COMPARED, RowError, parse_row
+from meeting_finder.spatial import invalidate_index
+from storage.models.meetings import Meeting, MeetingStatus
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (rows done, rows in total)
+FETCH_TIMEOUT = 30.0
+_CHUNK = 500
+
+
+@dataclass
+class ImportSummary:
+    """What an import did; the first four counts add up to the rows in the file."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (row id or name, reason)
+    cancelled: int = 0  # meetings of this source no longer in the feed
+    total_rows: int = 0
+
+
+def _row_label(row: Any, number: int) -> str:
+    if isinstance(row, dict):
+        for key in ("slug", "name", "id"):
+            value = row.get(key)
+            if value not in (None, "") and not isinstance(value, (dict, list)):
+                return str(value)[:80]
+    return f"row {number}"
+
+
+def _source_key(source_name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", source_name.lower()).strip("-")[-40:] or "feed"
+
+
+async def fetch_source(
+    source: str | bytes | list[Any], *, client: httpx.AsyncClient | None = None
+) -> list[Any]:
+    """Read feed rows from a URL, a file path, raw bytes or an already-parsed list."""
+    if isinstance(source, list):
+        return source
+    if isinstance(source, bytes):
+        data = source
+    elif source.startswith(("http://", "https://")):
+        data = await _download(source, client)
+    else:
+        try:
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            raise FeedError(f"cannot read {source}: {exc.strerror or exc}") from None
+    try:
+        parsed = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FeedError(f"not valid JSON: {exc}") from None
+    if isinstance(parsed, dict) and isinstance(parsed.get("meetings"), list):
+        parsed = parsed["meetings"]
+    if not isinstance(parsed, list):
+        raise FeedError("a Meeting Guide feed is a JSON array of meetings")
+    return parsed
+
+
+async def _download(url: str, client: httpx.AsyncClient | None) -> bytes:
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True)
+    try:
+        response = await http.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise FeedError(f"cannot fetch {url}: {exc}") from None
+    finally:
+        if own:
+            await http.aclose()
+    if response.status_code != 200:
+        raise FeedError(f"cannot fetch {url}: HTTP {response.status_code}")
+    return response.content
+
+
+async def _existing_slugs(session: AsyncSession, slugs: list[str]) -> dict[str, str | None]:
+    """Return slug -> source for meetings that already use any of `slugs`."""
+    found: dict[str, str | None] = {}
+    for start in range(0, len(slugs), _CHUNK):
+        chunk = slugs[start : start + _CHUNK]
+        rows = await session.exec(
+            select(Meeting.slug, Meeting.source).where(Meeting.slug.in_(chunk))  # type: ignore[attr-defined]
+        )
+        found.update({slug: source for slug, source in rows})
+    return found
+
+
+def _apply(meeting: Meeting, fields: dict[str, Any]) -> bool:
+    """Copy changed fields onto a meeting; return whether anything changed."""
+    changed = False
+    for key in COMPARED:
+        current = getattr(meeting, key)
+        current = getattr(current, "value", current)
+        if current != fields[key]:
+            setattr(meeting, key, fields[key])
+            changed = True
+    return changed
+
+
+async def import_rows(
+    session: AsyncSession,
+    rows: list[Any],
+    *,
+    now: datetime,
+    source_name: str,
+    default_tz: str = "Europe/London",
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import parsed Meeting Guide rows from one source and commit."""
+    summary = ImportSummary(total_rows=len(rows))
+    mine = {
+        m.slug: m
+        for m in await session.exec(select(Meeting).where(Meeting.source == source_name))
+    }
+    parsed: list[tuple[str, list[dict[str, Any]] | None, str]] = []
+    for number, row in enumerate(rows, start=1):
+        label = _row_label(row, number)
+        try:
+            parsed.append((label, parse_row(row, default_tz=default_tz), ""))
+        except RowError as exc:
+            parsed.append((label, None, str(exc)))
+    wanted = [f["slug"] for _, fields, _ in parsed for f in fields or []]
+    taken = await _existing_slugs(session, [s for s in wanted if s not in mine])
+    ns = _source_key(source_name)
+    seen: set[str] = set()
+    for done, (label, meetings, reason) in enumerate(parsed, start=1):
+        if meetings is None:
+            summary.skipped.append((label, reason))
+        elif any(f["slug"] in seen for f in meetings):
+            summary.skipped.append((label, "duplicate slug in this feed"))
+        else:
+            outcome = "unchanged"
+            for fields in meetings:
+                seen.add(fields["slug"])
+                result = _upsert(session, mine, taken, ns, fields, now, source_name)
+                if result == "added" or (result == "updated" and outcome == "unchanged"):
+                    outcome = result
+            setattr(summary, outcome, getattr(summary, outcome) + 1)
+        if progress is not None:
+            progress(done, len(rows))
+    for slug, meeting in mine.items():
+        if slug in seen or _base_seen(slug, ns, seen):
+            continue
+        if str(getattr(meeting.status, "value", meeting.status)) != MeetingStatus.CANCELLED:
+            meeting.status = MeetingStatus.CANCELLED
+            meeting.updated = now
+            summary.cancelled += 1
+    await session.commit()
+    invalidate_index(session)
+    logger.info(
+        "imported %s: %d added, %d updated, %d unchanged, %d skipped, %d cancelled",
+        source_name, summary.added, summary.updated, summary.unchanged,
+        len(summary.skipped), summary.cancelled,
+    )
+    return summary
+
+
+def _base_seen(slug: str, ns: str, seen: set[str]) -> bool:
+    suffix = f"--{ns}"
+    return slug.endswith(suffix) and slug[: -len(suffix)] in seen
+
+
+def _upsert(
+    session: AsyncSession,
+    mine: dict[str, Meeting],
+    taken: dict[str, str | None],
+    ns: str,
+    fields: dict[str, Any],
+    now: datetime,
+    source_name: str,
+) -> str:
+    """Add or update one meeting; return "added", "updated" or "unchanged"."""
+    slug = fields["slug"]
+    # A slug another feed already uses gets this source's name appended, so both can coexist.
+    stored = slug if slug in mine or slug not in taken else f"{slug}--{ns}"[:200]
+    meeting = mine.get(stored)
+    if meeting is not None:
+        if _apply(meeting, fields):
+            meeting.updated = now
+            return "updated"
+        return "unchanged"
+    meeting = Meeting(**{**fields, "slug": stored}, source=source_name, demo=False, updated=now)
+    session.add(meeting)
+    mine[stored] = meeting
+    return "added"
+
+
+async def import_meeting_guide(
+    session: AsyncSession,
+    source: str | bytes | list[Any],
+    *,
+    now: datetime,
+    source_name: str,
+    default_tz: str = "Europe/London",
+    progress: Progress | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> ImportSummary:
+    """Import a Meeting Guide JSON feed (URL, path, bytes or parsed list) and commit."""
+    rows = await fetch_source(source, client=client)
+    return await import_rows(
+        session, rows, now=now, source_name=source_name, default_tz=default_tz, progress=progress
+    )
