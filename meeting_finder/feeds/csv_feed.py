@@ -6,7 +6,7 @@ Columns (header row required; names are case-insensitive; only slug, name and da
 | --- | --- |
 | slug | unique id of the meeting in this sheet |
 | name | meeting name |
-| day | Monday..Sunday (or Mon..Sun), several separated by ";" or "/"; or Meeting Guide numbers (0 = Sunday) |
+| day | Monday..Sunday or Mon..Sun, several split by ";" or "/" (or Meeting Guide 0 = Sunday) |
 | time, end_time | local start and end, HH:MM |
 | timezone | IANA zone, e.g. Europe/London (default: the import's zone) |
 | location | venue name |
@@ -27,13 +27,12 @@ import csv
 import io
 import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.errors import FeedError
-from meeting_finder.feeds.importer import ImportSummary, Progress, import_rows
+from meeting_finder.feeds.importer import ImportSummary, Progress, import_rows, read_path
 
 _DAY_NAMES = {
     "sunday": 0, "monday": 1, "tuesday": 2, "wednesday": 3,
@@ -92,10 +91,7 @@ async def import_csv(
     if isinstance(source, bytes):
         data = source
     else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise FeedError(f"cannot read {source}: {exc.strerror or exc}") from None
+        data = await read_path(source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -9,6 +9,7 @@ of the same source that are no longer in the feed.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -70,10 +71,7 @@ async def fetch_source(
     elif source.startswith(("http://", "https://")):
         data = await _download(source, client)
     else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise FeedError(f"cannot read {source}: {exc.strerror or exc}") from None
+        data = await read_path(source)
     try:
         parsed = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -83,6 +81,14 @@ async def fetch_source(
     if not isinstance(parsed, list):
         raise FeedError("a Meeting Guide feed is a JSON array of meetings")
     return parsed
+
+
+async def read_path(path: str) -> bytes:
+    """Read a feed file without blocking the event loop; FeedError if it cannot be read."""
+    try:
+        return await asyncio.to_thread(Path(path).read_bytes)
+    except OSError as exc:
+        raise FeedError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 async def _download(url: str, client: httpx.AsyncClient | None) -> bytes:
@@ -108,7 +114,7 @@ async def _existing_slugs(session: AsyncSession, slugs: list[str]) -> dict[str, 
         rows = await session.exec(
             select(Meeting.slug, Meeting.source).where(Meeting.slug.in_(chunk))  # type: ignore[attr-defined]
         )
-        found.update({slug: source for slug, source in rows})
+        found.update(dict(rows.all()))
     return found
 
 
