@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import create_all, drop_all, make_engine, session_factory
+from storage.migrate import alembic_config
 
 PG_URL = os.environ.get("DATABASE_URL", "")
 USE_PG = PG_URL.startswith(("postgres://", "postgresql"))
@@ -35,12 +40,55 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+def _stamp_head(conn: Connection) -> None:
+    command.stamp(alembic_config(conn), "head")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build one SQLite file with the model schema, stamped at the newest migration."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        eng = make_engine(f"sqlite:///{path}")
+        await create_all(eng)
+        async with eng.begin() as conn:
+            await conn.run_sync(_stamp_head)
+        await eng.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """Give this test run its own PostgreSQL database beside the one named, so runs never meet."""
+    name = f"{make_url(PG_URL).database}_run_{os.getpid()}"
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        eng = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with eng.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await eng.dispose()
+
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """Return the URL of this test's database."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of this test's database (a fresh copy of the template on SQLite)."""
     if USE_PG:
-        return PG_URL
-    return f"sqlite:///{tmp_path / 'test.db'}"
+        return str(request.getfixturevalue("pg_url"))
+    sqlite_template: Path = request.getfixturevalue("sqlite_template")
+    target = tmp_path / "test.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
 
 
 @pytest.fixture
@@ -54,12 +102,12 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
             async with eng.begin() as conn:
                 await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
             await create_all(eng)
+            async with eng.begin() as conn:
+                await conn.run_sync(_stamp_head)
             _pg_schema_ready = True
         names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         async with eng.begin() as conn:
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        await create_all(eng)
     yield eng
     await eng.dispose()
 
