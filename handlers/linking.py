@@ -46,13 +46,19 @@ def code_in(text: str) -> str | None:
     return normalise_code(candidate)
 
 
+def looks_like_code(text: str) -> bool:
+    """Say whether a message looks like a mistyped code (so it gets a code-shaped answer)."""
+    raw = "".join(ch for ch in text.removeprefix("/start").upper() if ch not in " -_")
+    return 8 <= len(raw) <= 12 and raw.isalnum() and any(ch.isdigit() for ch in raw)
+
+
 async def first_contact(
     session: AsyncSession, inbound: Inbound, text: str, ctx: EngineContext
 ) -> tuple[ChannelIdentity | None, list[Reply]]:
     """Link a new address by code or enrolled phone; return the identity and replies."""
     code = code_in(text)
-    if code is not None:
-        return await _link_by_code(session, inbound, code, ctx)
+    if code is not None or looks_like_code(text):
+        return await _link_by_code(session, inbound, code or text, ctx)
     if inbound.channel == "sms":
         participant = await enrolled_by_phone(session, inbound.address)
         if participant is not None and participant.status != ParticipantStatus.DELETED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,8 +19,9 @@ from storage.subscriptions import subscribe
 
 DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 DAY_ABBR = {d[:3]: i for i, d in enumerate(DAYS)} | {d: i for i, d in enumerate(DAYS)}
-NAME_MAX = 36
-WHERE_MAX = 34
+NAME_MAX = 34
+WHERE_MAX = 40
+_PREFIX = re.compile(r"^\s*smart\s+recovery\s*[:-]?\s*", re.IGNORECASE)
 
 
 def _parse_filters(args: str) -> tuple[str | None, int | None, str]:
@@ -66,16 +68,21 @@ def _where(meeting: Meeting) -> str:
     return _short(", ".join(parts) or meeting.address, WHERE_MAX)
 
 
+def _display_name(meeting: Meeting) -> str:
+    """Drop the "SMART Recovery" every meeting shares, to keep texts short."""
+    return _short(_PREFIX.sub("", meeting.name) or meeting.name, NAME_MAX)
+
+
 def format_hits(hits: list[MeetingHit], start: int, now: datetime) -> list[str]:
     """Return one short line per meeting, numbered from `start`."""
     lines = []
     for n, hit in enumerate(hits, start=start):
         m = hit.meeting
         if hit.distance_miles is None:
-            lines.append(t("meetings.line_online", n=n, name=_short(m.name, NAME_MAX),
+            lines.append(t("meetings.line_online", n=n, name=_display_name(m),
                            when=_when(hit.next_start, now)))
         else:
-            lines.append(t("meetings.line", n=n, name=_short(m.name, NAME_MAX),
+            lines.append(t("meetings.line", n=n, name=_display_name(m),
                            when=_when(hit.next_start, now),
                            miles=f"{hit.distance_miles:.1f}", where=_where(m)))
     return lines
@@ -120,8 +127,13 @@ async def _search_reply(conv: Conversation, search: dict) -> list[Reply]:
                    day=DAYS[search["weekday"]].title())
     else:
         header = t("meetings.header", place=search["label"])
-    start = search["offset"] + 1
-    shown = hits + (result.online if not search.get("online") else [])
+    start = len(search.get("ids", [])) + 1  # numbers run on across pages, as SAVE uses them
+    online = [] if search.get("online") else result.online
+    if online and len(hits) >= per_page:
+        # Few near: keep the page short (3 segments on SMS) by swapping the farthest for one
+        # that can be joined from anywhere.
+        hits = hits[: per_page - 1]
+    shown = hits + online[: max(0, per_page - len(hits))]
     lines = format_hits(shown, start, conv.now)
     ids = list(search.get("ids", [])) + [h.meeting.id for h in shown]
     conv.update(_search={**search, "offset": search["offset"] + len(hits), "ids": ids})

@@ -1,0 +1,141 @@
+"""First contact: link codes, enrolled numbers, consent, STOP and START."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import func, select
+
+from storage.db import session_scope
+from storage.models import (
+    ChannelIdentity,
+    InboundMessage,
+    OutboundMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+)
+from storage.participants import CODE_ALPHABET, new_link_code, normalise_code
+from tests.core.conftest import NOW, PHONE, Enrolled, Say
+
+
+async def _participant(engine: AsyncEngine, pid: int) -> Participant:
+    async with session_scope(engine) as session:
+        p = await session.get(Participant, pid)
+        assert p is not None
+        return p
+
+
+def test_link_codes_are_unambiguous_and_long_enough() -> None:
+    codes = {new_link_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    for code in codes:
+        raw = code.replace("-", "")
+        assert len(raw) == 10 and set(raw) <= set(CODE_ALPHABET)
+    assert not set("01IO") & set(CODE_ALPHABET)
+    assert len(CODE_ALPHABET) ** 10 >= 2**40
+
+
+def test_codes_are_read_forgivingly() -> None:
+    assert normalise_code("abcde-fghjk") == "ABCDEFGHJK"
+    assert normalise_code(" ABCDE FGHJK ") == "ABCDEFGHJK"
+    assert normalise_code("ABCDE-FGHJ0") is None
+    assert normalise_code("'; DROP TABLE x; --") is None
+
+
+async def test_code_links_then_consent_then_menu(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    replies = await say(enrolled.code.lower(), address="+447700900999")
+    assert replies[0].startswith("Hi Sam")
+    assert "not part of your licence" in replies[1] and "STOP" in replies[1]
+    assert (await _participant(engine, enrolled.participant_id)).consent_at is None
+    again = await say("maybe", address="+447700900999")
+    assert "say yes" in again[0]
+    assert (await _participant(engine, enrolled.participant_id)).consent_at is None
+    done = await say("yes", address="+447700900999")
+    assert "Thank you, Sam" in done[0]
+    p = await _participant(engine, enrolled.participant_id)
+    assert p.consent_at == NOW and p.status == ParticipantStatus.ACTIVE
+
+
+async def test_code_is_single_use(enrolled: Enrolled, say: Say) -> None:
+    await say(enrolled.code, address="+447700900111")
+    replies = await say(enrolled.code, address="+447700900222")
+    assert "used already" in replies[0]
+
+
+async def test_code_expires(enrolled: Enrolled, say: Say) -> None:
+    replies = await say(enrolled.code, address="+447700900111", now=NOW + timedelta(days=400))
+    assert "run out" in replies[0]
+
+
+async def test_wrong_codes_are_limited(engine: AsyncEngine, enrolled: Enrolled, say: Say) -> None:
+    for n in range(10):
+        replies = await say(f"ABCDE-FGHJ{CODE_ALPHABET[n]}", address="+447700900333")
+        assert "did not work" in replies[0]
+    blocked = await say(enrolled.code, address="+447700900333")
+    assert "Too many tries" in blocked[0]
+    later = await say(enrolled.code, address="+447700900333", now=NOW + timedelta(hours=2))
+    assert later[0].startswith("Hi Sam")
+
+
+async def test_enrolled_phone_links_without_code(engine: AsyncEngine, enrolled: Enrolled,
+                                                 say: Say) -> None:
+    replies = await say("hello")
+    assert replies[0].startswith("Hi Sam")
+    async with session_scope(engine) as session:
+        ident = (await session.exec(select(ChannelIdentity))).one()
+    assert (ident.channel, ident.address) == ("sms", PHONE)
+
+
+async def test_stranger_gets_a_short_hint(say: Say) -> None:
+    replies = await say("hello", address="+447700900444")
+    assert replies == [
+        "Hello. This is throughcare, the SMART Recovery link after release. "
+        "To start, send the code from your release card."
+    ]
+
+
+async def test_stop_stops_everything_once_and_start_resumes(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    await say("hi")
+    await say("YES")
+    async with session_scope(engine) as session:
+        session.add(OutboundMessage(participant_id=enrolled.participant_id, channel="sms",
+                                    address=PHONE, body="reminder", dedupe_key="r1",
+                                    kind="reminder", due_at=NOW + timedelta(days=1)))
+    assert "not get any more" in (await say("Stop"))[0]
+    assert "already off" in (await say("STOP"))[0]
+    assert await say("what meetings") == []  # nothing is sent to a stopped SMS number
+    async with session_scope(engine) as session:
+        row = (await session.exec(select(OutboundMessage).where(
+            OutboundMessage.dedupe_key == "r1"))).one()
+    assert row.status == OutboxStatus.CANCELLED
+    assert (await _participant(engine, enrolled.participant_id)).status == "stopped"
+    assert "Welcome back" in (await say("START"))[0]
+    assert (await _participant(engine, enrolled.participant_id)).status == "active"
+
+
+async def test_every_opt_out_word_stops(engine: AsyncEngine, enrolled: Enrolled,
+                                        say: Say) -> None:
+    await say("hi")
+    await say("YES")
+    for word in ("STOPALL", "unsubscribe", "Cancel", "END", "quit", "OPTOUT", "revoke"):
+        await say(word)
+        assert (await _participant(engine, enrolled.participant_id)).status == "stopped"
+        await say("UNSTOP")
+        assert (await _participant(engine, enrolled.participant_id)).status == "active"
+
+
+async def test_replayed_provider_id_is_processed_once(engine: AsyncEngine, enrolled: Enrolled,
+                                                      say: Say) -> None:
+    first = await say("hi", provider_id="SM1")
+    second = await say("hi", provider_id="SM1")
+    assert first and second == []
+    async with session_scope(engine) as session:
+        n_in = (await session.exec(select(func.count()).select_from(InboundMessage))).one()
+        n_out = (await session.exec(select(func.count()).select_from(OutboundMessage))).one()
+    assert n_in == 1 and n_out == len(first)
