@@ -1,21 +1,67 @@
-"""The outbox dispatcher: claim due rows, send them, record what happened."""
+"""The outbox dispatcher: claim due rows, send them within limits, record what happened.
+
+Delivery guarantee. Every row is claimed (`sending`, with a lease and a claim token) and
+then, just before the provider call, marked in flight in its own committed transaction; the
+outcome is committed right after the call. A worker that dies leaves `sending` rows whose
+lease runs out; the next pass recovers them:
+
+- not in flight: the provider never saw it, so it goes back to `queued` (no loss, no double);
+- in flight, and the sender can `lookup` the message at the provider: recorded as found;
+- in flight, no lookup: replies and crisis messages are queued again (at-least-once: a
+  crisis number twice beats never), everything else is failed "outcome unknown"
+  (at-most-once: a reminder or broadcast is never doubled).
+
+So only the one message per worker that was on the wire at the moment of the crash is ever
+in doubt, and the policy above decides which way it falls.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler.clock import Clock
 from scheduler.errors import PermanentSendError, TransientSendError
+from scheduler.quiet import may_defer, quiet_until
+from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutgoingMessage, Sender
+from storage import outbox_q as q
 from storage.db import session_scope
-from storage.models import OutboundMessage, OutboxStatus
+from storage.models import (
+    IdentityStatus,
+    MessageKind,
+    OutboundMessage,
+    OutboxStatus,
+    ParticipantStatus,
+)
 
 logger = logging.getLogger(__name__)
+UNKNOWN_OUTCOME = "outcome unknown: worker stopped during the send; not retried to avoid a double"
+
+
+@dataclass
+class DispatchPolicy:
+    """Retry, lease and outage settings."""
+
+    lease: timedelta = timedelta(minutes=2)  # a claim older than this belongs to a dead worker
+    backoff_base: float = 30.0  # seconds before the first retry
+    backoff_cap: float = 900.0  # never wait longer than this between tries
+    max_attempts: int = 10  # then failed, if the not-after time has not ended it first
+    outage_after: int = 5  # this many transient failures in a row pause the channel
+    outage_pause: float = 60.0  # seconds to leave a failing channel alone
+    jitter: Callable[[], float] = random.random
+
+    def backoff(self, attempts: int) -> float:
+        """Return seconds to wait after `attempts` failed tries (exponential, jittered)."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(0, attempts - 1))
+        return ceiling * (0.5 + 0.5 * self.jitter())
 
 
 @dataclass
@@ -25,6 +71,45 @@ class DispatchStats:
     sent: int = 0
     failed: int = 0
     retried: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    recovered: int = 0
+    attempts: int = 0  # provider calls made
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+_default_limiter: RateLimiter | None = None
+
+
+def default_limiter() -> RateLimiter:
+    """Return this process's shared limiter (real clock, default channel limits)."""
+    global _default_limiter
+    if _default_limiter is None:
+        _default_limiter = RateLimiter()
+    return _default_limiter
+
+
+@dataclass
+class _Pass:
+    engine: AsyncEngine
+    senders: Mapping[str, Sender]
+    start: datetime
+    limiter: RateLimiter
+    policy: DispatchPolicy
+    token: str
+    stats: DispatchStats
+    t0: float = 0.0
+    beat: float = 0.0
+    failures_in_row: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Clock:
+        return self.limiter.clock
+
+    def now(self) -> datetime:
+        """Return the pass's start time plus what the clock says has passed since."""
+        return self.start + timedelta(seconds=self.clock.monotonic() - self.t0)
 
 
 async def dispatch(
@@ -34,45 +119,204 @@ async def dispatch(
     now: datetime,
     keys: list[str] | None = None,
     limit: int = 200,
+    limiter: RateLimiter | None = None,
+    policy: DispatchPolicy | None = None,
 ) -> DispatchStats:
-    """Send due queued messages (or just those with `keys`), each at most once."""
-    stats = DispatchStats()
-    async with session_scope(engine) as session:
-        query = select(OutboundMessage).where(OutboundMessage.status == OutboxStatus.QUEUED)
-        if keys is not None:
-            query = query.where(col(OutboundMessage.dedupe_key).in_(keys))
-        else:
-            query = query.where(OutboundMessage.due_at <= now)
-        query = query.order_by(col(OutboundMessage.priority), col(OutboundMessage.id)).limit(limit)
-        rows = list((await session.exec(query)).all())
-        for row in rows:
-            row.status = OutboxStatus.SENDING
-            row.claimed_at = now
-            row.attempts += 1
-            session.add(row)
-    for row in rows:
-        sender = senders.get(row.channel)
+    """Send due queued messages (or just those with `keys`) until none are due."""
+    limiter = limiter or default_limiter()
+    run = _Pass(engine, senders, now, limiter, policy or DispatchPolicy(), uuid.uuid4().hex,
+                DispatchStats(), t0=limiter.clock.monotonic())
+    run.beat = run.t0
+    if keys is None:
+        await _recover(run)
         async with session_scope(engine) as session:
-            fresh = await session.get(OutboundMessage, row.id)
-            assert fresh is not None
-            try:
-                if sender is None:
-                    raise PermanentSendError(f"no sender for channel {row.channel}")
-                result = await sender.send(OutgoingMessage.from_row(fresh))
-            except TransientSendError as exc:
-                fresh.status = OutboxStatus.QUEUED
-                fresh.error = exc.reason[:300]
-                stats.retried += 1
-            except PermanentSendError as exc:
-                fresh.status = OutboxStatus.FAILED
-                fresh.error = exc.reason[:300]
-                stats.failed += 1
+            run.stats.expired += await q.expire_overdue(session, now=run.now())
+    while True:
+        async with session_scope(engine) as session:
+            rows = await q.claim_due(session, now=run.now(), token=run.token, limit=limit,
+                                     keys=keys)
+            ready = await _screen(session, run, rows)
+        for n, row in enumerate(ready):
+            await _heartbeat(run, ready[n:])
+            await _send_one(run, row)
+        if keys is not None or not rows:
+            return run.stats
+
+
+async def _recover(run: _Pass) -> None:
+    """Take back rows whose worker died, deciding each by whether it reached the provider."""
+    async with session_scope(run.engine) as session:
+        stale = await q.stale_claims(session, now=run.now(), lease=run.policy.lease)
+        for row in stale:
+            row.claim_token, row.claimed_at = run.token, run.now()
+            session.add(row)
+    for row in stale:
+        run.stats.recovered += 1
+        async with session_scope(run.engine) as session:
+            if row.inflight_at is None:
+                await q.release(session, row_id=row.id or 0, token=run.token, now=run.now(),
+                                due_at=row.due_at)
+                continue
+            sender = run.senders.get(row.channel)
+            lookup = getattr(sender, "lookup", None)
+            if lookup is not None:
+                found = await lookup(OutgoingMessage.from_row(row))
+                if found is not None:
+                    await q.mark_sent(session, row_id=row.id or 0, token=run.token,
+                                      now=run.now(), provider_id=found.provider_id,
+                                      segments=found.segments, delivered=found.delivered)
+                else:
+                    await q.release(session, row_id=row.id or 0, token=run.token,
+                                    now=run.now(), due_at=row.due_at)
+            elif row.kind in (MessageKind.REPLY, MessageKind.CRISIS):
+                await q.release(session, row_id=row.id or 0, token=run.token, now=run.now(),
+                                due_at=row.due_at)
             else:
-                fresh.status = OutboxStatus.DELIVERED if result.delivered else OutboxStatus.SENT
-                fresh.provider_id = result.provider_id
-                fresh.segments = result.segments
-                fresh.sent_at = now
-                stats.sent += 1
-            fresh.updated_at = now
-            session.add(fresh)
-    return stats
+                await q.finish(session, row_id=row.id or 0, token=run.token, now=run.now(),
+                               status=OutboxStatus.FAILED, error=UNKNOWN_OUTCOME)
+        logger.warning("recovered outbox #%s from a dead worker", row.id)
+
+
+async def _screen(
+    session: AsyncSession, run: _Pass, rows: list[OutboundMessage]
+) -> list[OutboundMessage]:
+    """Drop what must not go now (expired, opted out, unreachable, quiet); return the rest."""
+    people = await q.participants_by_id(session, (r.participant_id for r in rows))
+    identities = await q.identities_for(session, ((r.channel, r.address) for r in rows))
+    ready = []
+    now = run.now()
+    for row in rows:
+        person = people.get(row.participant_id or -1)
+        identity = identities.get((row.channel, row.address))
+        always = bool((row.meta or {}).get("always"))
+        end: tuple[OutboxStatus, str] | None = None
+        if row.not_after is not None and row.not_after < now:
+            end = (OutboxStatus.EXPIRED, "not sent before its not-after time")
+        elif person is not None and not always and person.status in (
+            ParticipantStatus.STOPPED, ParticipantStatus.DELETED
+        ):
+            end = (OutboxStatus.CANCELLED, f"participant {person.status}")
+        elif identity is not None and identity.status != IdentityStatus.ACTIVE:
+            end = (OutboxStatus.FAILED, f"identity {identity.status}")
+        elif run.senders.get(row.channel) is None:
+            end = (OutboxStatus.FAILED, f"no sender for channel {row.channel}")
+        if end is None and may_defer(row.kind):
+            until = quiet_until(person, now)
+            if until is not None and row.not_after is not None and until > row.not_after:
+                end = (OutboxStatus.EXPIRED, "quiet hours until after its not-after time")
+            elif until is not None:
+                _requeue(row, until, now)
+                run.stats.deferred += 1
+                continue
+        if end is not None:
+            row.status, row.error, row.claim_token, row.updated_at = end[0], end[1], None, now
+            if end[0] == OutboxStatus.EXPIRED:
+                run.stats.expired += 1
+            elif end[0] == OutboxStatus.CANCELLED:
+                run.stats.cancelled += 1
+            else:
+                run.stats.failed += 1
+            continue
+        ready.append(row)
+    for row in rows:
+        session.add(row)
+    return ready
+
+
+def _requeue(row: OutboundMessage, due: datetime, now: datetime) -> None:
+    row.status, row.due_at, row.claim_token, row.updated_at = OutboxStatus.QUEUED, due, None, now
+
+
+async def _heartbeat(run: _Pass, held: list[OutboundMessage]) -> None:
+    """Renew the lease on the rest of the batch when a third of it has passed."""
+    if run.clock.monotonic() - run.beat < run.policy.lease.total_seconds() / 3:
+        return
+    run.beat = run.clock.monotonic()
+    async with session_scope(run.engine) as session:
+        await q.touch_claims(session, ids=[r.id or 0 for r in held], token=run.token,
+                             now=run.now())
+
+
+
+async def _send_one(run: _Pass, row: OutboundMessage) -> None:
+    """Send one claimed row within the limits and record the outcome."""
+    row_id, channel = row.id or 0, row.channel
+    paused = run.limiter.paused_for(channel)
+    chat_wait = run.limiter.chat_wait(channel, row.address)
+    if paused > 0 or chat_wait > 0:
+        async with session_scope(run.engine) as session:
+            due = run.now() + timedelta(seconds=max(paused, chat_wait))
+            await q.release(session, row_id=row_id, token=run.token, now=run.now(), due_at=due)
+        run.stats.deferred += 1
+        return
+    await run.limiter.acquire(channel, row.address,
+                              run.limiter.cost(channel, row.body, row.segments))
+    async with session_scope(run.engine) as session:
+        if not await q.mark_inflight(session, row_id=row_id, token=run.token, now=run.now()):
+            return  # our lease ran out and another worker took it back
+    attempts = row.attempts + 1
+    run.stats.attempts += 1
+    sender = run.senders[channel]
+    try:
+        result = await sender.send(OutgoingMessage.from_row(row))
+    except TransientSendError as exc:
+        await _transient(run, row, attempts, exc)
+        return
+    except PermanentSendError as exc:
+        run.failures_in_row[channel] = 0
+        run.stats.failed += 1
+        _count(run, exc.reason)
+        async with session_scope(run.engine) as session:
+            await q.finish(session, row_id=row_id, token=run.token, now=run.now(),
+                           status=OutboxStatus.FAILED, error=exc.reason)
+            await q.record_permanent_failure(
+                session, channel=channel, address=row.address,
+                participant_id=row.participant_id, identity_status=exc.identity_status,
+                code=exc.code, now=run.now())
+        logger.info("outbox #%s failed permanently (%s)", row_id, exc.code or "no code")
+        return
+    run.failures_in_row[channel] = 0
+    run.stats.sent += 1
+    async with session_scope(run.engine) as session:
+        await q.mark_sent(session, row_id=row_id, token=run.token, now=run.now(),
+                          provider_id=result.provider_id, segments=result.segments,
+                          delivered=result.delivered)
+
+
+async def _transient(
+    run: _Pass, row: OutboundMessage, attempts: int, exc: TransientSendError
+) -> None:
+    """Retry later: retry_after if the provider said, else backoff; pause a failing channel."""
+    channel = row.channel
+    _count(run, exc.reason)
+    in_row = run.failures_in_row.get(channel, 0) + 1
+    run.failures_in_row[channel] = in_row
+    if exc.retry_after is not None:
+        delay = max(0.0, float(exc.retry_after))
+        run.limiter.pause(channel, delay)  # the provider asked the whole bot/number to wait
+    else:
+        delay = run.policy.backoff(attempts)
+        if in_row >= run.policy.outage_after:
+            run.limiter.pause(channel, run.policy.outage_pause)
+    now = run.now()
+    due = now + timedelta(seconds=delay)
+    async with session_scope(run.engine) as session:
+        if row.not_after is not None and due > row.not_after:
+            run.stats.expired += 1
+            await q.finish(session, row_id=row.id or 0, token=run.token, now=now,
+                           status=OutboxStatus.EXPIRED,
+                           error=f"gave up at its not-after time: {exc.reason}")
+        elif attempts >= run.policy.max_attempts:
+            run.stats.failed += 1
+            await q.finish(session, row_id=row.id or 0, token=run.token, now=now,
+                           status=OutboxStatus.FAILED,
+                           error=f"gave up after {attempts} tries: {exc.reason}")
+        else:
+            run.stats.retried += 1
+            await q.release(session, row_id=row.id or 0, token=run.token, now=now, due_at=due,
+                            error=exc.reason)
+
+
+def _count(run: _Pass, reason: str) -> None:
+    key = reason[:80]
+    run.stats.errors[key] = run.stats.errors.get(key, 0) + 1

@@ -51,3 +51,15 @@ class Sender(Protocol):
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message."""
         ...
+
+
+class Reconciler(Protocol):
+    """A sender that can also say whether the provider already has one of our messages.
+
+    Optional: after a worker crash, a row that was handed to the provider but never marked
+    sent is looked up instead of guessed about, which makes that row exactly-once.
+    """
+
+    async def lookup(self, message: OutgoingMessage) -> SendResult | None:
+        """Return the provider's record of this outbox message, or None if it never arrived."""
+        ...

@@ -70,6 +70,8 @@ class OutboundMessage(SQLModel, table=True):
     status: OutboxStatus = Field(default=OutboxStatus.QUEUED, sa_type=AutoString(20))
     attempts: int = 0
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claim_token: str | None = Field(default=None, sa_type=AutoString(40))  # which worker holds it
+    inflight_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # handed to provider
     provider_id: str | None = Field(default=None, sa_type=AutoString(100), index=True)
     error: str | None = Field(default=None, sa_type=AutoString(300))
     segments: int | None = None

@@ -1,0 +1,46 @@
+"""Quiet hours: no non-urgent message between 21:00 and 08:00 participant-local by default."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from storage.models import MessageKind, Participant
+
+NEVER_QUIET = frozenset({MessageKind.REPLY, MessageKind.CRISIS})
+
+
+def zone_of(participant: Participant | None) -> ZoneInfo:
+    """Return the participant's zone, Europe/London if unknown."""
+    try:
+        return ZoneInfo((participant.timezone if participant else None) or "Europe/London")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Europe/London")
+
+
+def _in_quiet(hour: int, start: int, end: int) -> bool:
+    if start == end:
+        return False
+    if start > end:  # spans midnight, e.g. 21 -> 8
+        return hour >= start or hour < end
+    return start <= hour < end
+
+
+def quiet_until(participant: Participant | None, now: datetime) -> datetime | None:
+    """Return when quiet time ends if `now` is inside it for this person, else None."""
+    start = participant.quiet_start_hour if participant else 21
+    end = participant.quiet_end_hour if participant else 8
+    if not (0 <= start <= 23 and 0 <= end <= 23):
+        start, end = 21, 8
+    zone = zone_of(participant)
+    local = now.astimezone(zone)
+    if not _in_quiet(local.hour, start, end):
+        return None
+    day = local.date() if local.hour < end else local.date() + timedelta(days=1)
+    wall = datetime.combine(day, time(end)).replace(tzinfo=zone)
+    return wall.astimezone(UTC).astimezone(UTC)
+
+
+def may_defer(kind: str) -> bool:
+    """Say whether quiet hours apply to this kind of message."""
+    return kind not in NEVER_QUIET

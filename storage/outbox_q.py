@@ -1,0 +1,319 @@
+"""Outbox queries for the dispatcher: claim due rows, record outcomes, recover dead claims."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    AuditEvent,
+    ChannelIdentity,
+    OutboundMessage,
+    OutboxStatus,
+    Participant,
+)
+
+OB = OutboundMessage
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def expire_overdue(session: AsyncSession, *, now: datetime) -> int:
+    """Mark queued rows past their not-after time expired; return how many."""
+    result = await session.exec(
+        update(OB)  # type: ignore[call-overload]
+        .where(col(OB.status) == OutboxStatus.QUEUED)
+        .where(col(OB.not_after).is_not(None))
+        .where(col(OB.not_after) < now)
+        .values(status=OutboxStatus.EXPIRED, error="not sent before its not-after time",
+                updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def stale_claims(
+    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int = 500
+) -> list[OutboundMessage]:
+    """Return `sending` rows whose claim is older than the lease (their worker died)."""
+    query = (
+        select(OB)
+        .where(col(OB.status) == OutboxStatus.SENDING)
+        .where(col(OB.claimed_at) < now - lease)
+        .order_by(col(OB.id))
+        .limit(limit)
+    )
+    if _is_pg(session):
+        query = query.with_for_update(skip_locked=True)
+    return list((await session.exec(query)).all())
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    token: str,
+    limit: int,
+    keys: Sequence[str] | None = None,
+) -> list[OutboundMessage]:
+    """Claim up to `limit` due queued rows, urgent first, in one UPDATE ... RETURNING.
+
+    On PostgreSQL the inner SELECT takes `FOR UPDATE SKIP LOCKED`, so several workers share
+    the queue without waiting on each other; on SQLite the single statement runs under the
+    database write lock, so two claimers can never take the same row.
+    """
+    inner = select(OB.id).where(col(OB.status) == OutboxStatus.QUEUED)
+    if keys is not None:
+        inner = inner.where(col(OB.dedupe_key).in_(list(keys)))
+    else:
+        inner = inner.where(col(OB.due_at) <= now)
+    inner = inner.order_by(col(OB.priority), col(OB.due_at), col(OB.id)).limit(limit)
+    if _is_pg(session):
+        inner = inner.with_for_update(skip_locked=True)
+    result = await session.exec(
+        update(OB)  # type: ignore[call-overload]
+        .where(col(OB.id).in_(inner.scalar_subquery()))
+        .where(col(OB.status) == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SENDING, claimed_at=now, claim_token=token,
+                inflight_at=None, updated_at=now)
+        .returning(OB.id)
+    )
+    ids = [r[0] for r in result.all()]
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(OB).where(col(OB.id).in_(ids))
+        .order_by(col(OB.priority), col(OB.due_at), col(OB.id))
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
+
+
+async def participants_by_id(
+    session: AsyncSession, ids: Iterable[int | None]
+) -> dict[int, Participant]:
+    """Return the participants with these ids."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.exec(select(Participant).where(col(Participant.id).in_(wanted)))
+    return {p.id: p for p in rows.all() if p.id is not None}
+
+
+async def identities_for(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], ChannelIdentity]:
+    """Return the channel identities for these (channel, address) pairs."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    addresses = {a for _, a in wanted}
+    rows = await session.exec(
+        select(ChannelIdentity).where(col(ChannelIdentity.address).in_(addresses))
+    )
+    return {(str(i.channel), i.address): i for i in rows.all()
+            if (str(i.channel), i.address) in wanted}
+
+
+def _owned(row_id: int, token: str) -> Any:
+    return (
+        update(OB)
+        .where(col(OB.id) == row_id)
+        .where(col(OB.claim_token) == token)
+        .where(col(OB.status) == OutboxStatus.SENDING)
+    )
+
+
+async def mark_inflight(session: AsyncSession, *, row_id: int, token: str, now: datetime) -> bool:
+    """Record that the row is about to go to the provider; False if the claim was lost."""
+    result = await session.exec(
+        _owned(row_id, token).values(inflight_at=now, attempts=OB.attempts + 1, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_sent(
+    session: AsyncSession,
+    *,
+    row_id: int,
+    token: str | None,
+    now: datetime,
+    provider_id: str | None,
+    segments: int | None,
+    delivered: bool,
+) -> bool:
+    """Record that the provider accepted the row."""
+    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
+    values: dict[str, Any] = {
+        "status": OutboxStatus.DELIVERED if delivered else OutboxStatus.SENT,
+        "provider_id": provider_id, "segments": segments, "sent_at": now, "updated_at": now,
+        "claim_token": None, "error": None,
+    }
+    if delivered:
+        values["delivered_at"] = now
+    result = await session.exec(stmt.values(**values))
+    return bool(result.rowcount)
+
+
+async def release(
+    session: AsyncSession,
+    *,
+    row_id: int,
+    token: str | None,
+    now: datetime,
+    due_at: datetime,
+    error: str | None = None,
+) -> bool:
+    """Put a claimed row back in the queue, due at `due_at`."""
+    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
+    values: dict[str, Any] = {"status": OutboxStatus.QUEUED, "due_at": due_at,
+                              "claim_token": None, "inflight_at": None, "updated_at": now}
+    if error is not None:
+        values["error"] = error[:300]
+    result = await session.exec(stmt.values(**values))
+    return bool(result.rowcount)
+
+
+async def finish(
+    session: AsyncSession,
+    *,
+    row_id: int,
+    token: str | None,
+    now: datetime,
+    status: OutboxStatus,
+    error: str,
+) -> bool:
+    """End a row without sending it: failed, expired or cancelled, with the reason."""
+    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
+    result = await session.exec(
+        stmt.values(status=status, error=error[:300], claim_token=None, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def touch_claims(
+    session: AsyncSession, *, ids: Sequence[int], token: str, now: datetime
+) -> None:
+    """Renew the lease on rows this worker still holds."""
+    if ids:
+        await session.exec(
+            update(OB)  # type: ignore[call-overload]
+            .where(col(OB.id).in_(list(ids)))
+            .where(col(OB.claim_token) == token)
+            .where(col(OB.status) == OutboxStatus.SENDING)
+            .values(claimed_at=now)
+        )
+
+
+async def record_permanent_failure(
+    session: AsyncSession,
+    *,
+    channel: str,
+    address: str,
+    participant_id: int | None,
+    identity_status: str | None,
+    code: str | None,
+    now: datetime,
+) -> None:
+    """Record on the identity and the participant that a channel address no longer works."""
+    identity = (
+        await session.exec(
+            select(ChannelIdentity)
+            .where(ChannelIdentity.channel == channel)
+            .where(ChannelIdentity.address == address)
+        )
+    ).first()
+    if identity is not None and identity_status:
+        identity.status = identity_status  # type: ignore[assignment]
+        identity.error_code = (code or "")[:40] or None
+        identity.updated_at = now
+        session.add(identity)
+    session.add(AuditEvent(at=now, actor="system", action="send_failed_permanently",
+                           participant_id=participant_id,
+                           detail={"channel": channel, "identity_status": identity_status,
+                                   "code": code}))
+
+
+async def cancel_and_free(
+    session: AsyncSession, rows: Sequence[OutboundMessage], *, reason: str, now: datetime
+) -> int:
+    """Cancel queued rows and free their dedupe keys so a new plan may reuse them."""
+    count = 0
+    for row in rows:
+        if row.status != OutboxStatus.QUEUED:
+            continue
+        row.status = OutboxStatus.CANCELLED
+        row.error = reason[:300]
+        row.dedupe_key = f"{row.dedupe_key}#x{row.id}"[:200]
+        row.updated_at = now
+        session.add(row)
+        count += 1
+    await session.flush()
+    return count
+
+
+async def enqueue_many(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: datetime
+) -> int:
+    """Insert many outbox rows at once, skipping dedupe keys already there; return how many."""
+    if not rows:
+        return 0
+    base = {"choices": None, "request_location": False, "not_after": None, "attempts": 0,
+            "status": str(OutboxStatus.QUEUED), "meeting_id": None, "appointment_id": None,
+            "broadcast_id": None, "meta": None, "participant_id": None,
+            "created_at": now, "updated_at": now}
+    values = [{**base, "due_at": now, **r} for r in rows]
+    insert = pg_insert if _is_pg(session) else sqlite_insert
+    before = await count_rows(session)
+    table: Any = OB.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(values), 2000):
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        await session.execute(stmt, values[start : start + 2000])
+    return await count_rows(session) - before
+
+
+async def count_rows(session: AsyncSession) -> int:
+    """Return how many rows the outbox holds."""
+    return int((await session.exec(select(func.count()).select_from(OB))).one())
+
+
+async def list_outbox(
+    session: AsyncSession,
+    *,
+    participant_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[OutboundMessage]:
+    """Return outbox rows, newest first, optionally for one participant or status."""
+    query = select(OB)
+    if participant_id is not None:
+        query = query.where(OB.participant_id == participant_id)
+    if status is not None:
+        query = query.where(OB.status == status)
+    query = query.order_by(col(OB.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def broadcast_report(session: AsyncSession, broadcast_id: int) -> dict[str, Any]:
+    """Return counts by status and failures by reason for one broadcast."""
+    rows = await session.exec(
+        select(OB.status, OB.error, func.count())
+        .where(OB.broadcast_id == broadcast_id)
+        .group_by(OB.status, OB.error)
+    )
+    by_status: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for status, error, n in rows.all():
+        by_status[str(status)] = by_status.get(str(status), 0) + int(n)
+        if status in (OutboxStatus.FAILED, OutboxStatus.EXPIRED, OutboxStatus.CANCELLED):
+            reason = f"{status}: {error or 'no reason given'}"
+            failed[reason] = failed.get(reason, 0) + int(n)
+    return {"broadcast_id": broadcast_id, "by_status": by_status, "failed_by_reason": failed}
