@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
 
 import uvicorn
 
+from bot.channels.inbox import ChannelRuntime
 from bot.channels.log_sender import LogSender
 from bot.config import Settings
 from bot.runtime import open_engine, prepare_database
@@ -20,10 +22,64 @@ from scheduler.worker import build_scheduler
 logger = logging.getLogger(__name__)
 
 
-def build_senders(settings: Settings) -> dict[str, Sender]:
+def build_senders(settings: Settings, *, telegram_bot: Any = None) -> dict[str, Sender]:
     """Return a sender per channel: real ones where credentials exist, else the log sender."""
     senders: dict[str, Sender] = {"sms": LogSender("sms"), "telegram": LogSender("telegram")}
+    if settings.twilio_enabled:
+        from bot.channels.sms import TwilioSender
+
+        senders["sms"] = TwilioSender.from_settings(settings)
+    if telegram_bot is not None:
+        senders["telegram"] = _telegram_sender(telegram_bot)
+    for channel, sender in senders.items():
+        logger.info("%s: %s", channel, type(sender).__name__)
     return senders
+
+
+def _telegram_sender(bot: Any) -> Sender:
+    from bot.channels.telegram import TelegramSender
+
+    return TelegramSender(bot)
+
+
+async def _close_senders(senders: dict[str, Sender]) -> None:
+    for sender in senders.values():
+        close = getattr(sender, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _start_telegram(
+    stack: AsyncExitStack, settings: Settings, runtime: ChannelRuntime, *, polling: bool
+) -> Any:
+    """Start the PTB application: webhook mode behind our route, or polling."""
+    from bot.channels.telegram import activate, build_application
+
+    tg_app = build_application(settings, runtime, polling=polling)
+    await tg_app.initialize()
+    stack.push_async_callback(tg_app.shutdown)
+    await activate(tg_app, settings, webhook=not polling)
+    if polling:
+        assert tg_app.updater is not None
+        await tg_app.updater.start_polling(allowed_updates=["message", "callback_query",
+                                                            "my_chat_member"])
+        stack.push_async_callback(tg_app.updater.stop)
+        await tg_app.start()
+        stack.push_async_callback(tg_app.stop)
+        logger.info("telegram: polling for updates")
+    return tg_app
+
+
+async def _telegram_bot(stack: AsyncExitStack, settings: Settings) -> Any:
+    """Return an initialised bot for sending only (the worker process)."""
+    from telegram import Bot
+
+    assert settings.telegram_bot_token is not None
+    bot = Bot(settings.telegram_bot_token.get_secret_value(),
+              base_url=f"{settings.telegram_api_base_url}/bot")
+    await bot.initialize()
+    stack.push_async_callback(bot.shutdown)
+    return bot
 
 
 async def serve(
@@ -39,33 +95,42 @@ async def serve(
     engine = open_engine(settings)
     await prepare_database(engine)
     senders = build_senders(settings)
-    scheduler = build_scheduler(engine, senders) if worker else None
-    try:
+    runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
+        stack.push_async_callback(_close_senders, senders)
+        tg_app = None
+        if settings.telegram_enabled and (web or telegram_polling):
+            tg_app = await _start_telegram(stack, settings, runtime, polling=telegram_polling)
+            senders["telegram"] = _telegram_sender(tg_app.bot)
+        elif settings.telegram_enabled:
+            bot = await _telegram_bot(stack, settings)
+            senders["telegram"] = _telegram_sender(bot)
+        scheduler = build_scheduler(engine, senders) if worker else None
         if scheduler is not None:
             scheduler.start()
+            stack.callback(scheduler.shutdown, wait=False)
             logger.info("worker started")
         if web:
-            app = create_app(settings, engine)
+            app = create_app(settings, engine, senders=senders, telegram_app=tg_app)
             config = uvicorn.Config(app, host=host, port=port, log_level="info")
             logger.info("web app at http://%s:%s", host, port)
             await uvicorn.Server(config).serve()
         else:
             await asyncio.Event().wait()
-    finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        await engine.dispose()
 
 
 async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Run one planning-and-dispatch cycle as of `now`."""
     engine = open_engine(settings)
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(engine.dispose)
         await prepare_database(engine)
         if dry_run:
             return {"now": now.isoformat(), "dry_run": True}
-        stats = await dispatch(engine, build_senders(settings), now=now)
+        bot = await _telegram_bot(stack, settings) if settings.telegram_enabled else None
+        senders = build_senders(settings, telegram_bot=bot)
+        stack.push_async_callback(_close_senders, senders)
+        stats = await dispatch(engine, senders, now=now)
         return {"now": now.isoformat(), "sent": stats.sent, "failed": stats.failed,
                 "retried": stats.retried}
-    finally:
-        await engine.dispose()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -11,18 +14,35 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot.channels.inbox import ChannelRuntime, utc_now
+from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
+from scheduler.ratelimit import RateLimiter
+from scheduler.sender import Sender
 from storage.db import session_scope
 from storage.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, engine: AsyncEngine) -> FastAPI:
-    """Build the web app around one engine."""
+def create_app(
+    settings: Settings,
+    engine: AsyncEngine,
+    *,
+    senders: Mapping[str, Sender] | None = None,
+    telegram_app: Any = None,
+    clock: Callable[[], datetime] = utc_now,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """Build the web app around one engine, the channel senders and the Telegram app."""
     app = FastAPI(title="throughcare", docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.channels = ChannelRuntime(engine=engine, settings=settings,
+                                        senders=dict(senders or {}), clock=clock,
+                                        limiter=limiter)
+    app.state.telegram_app = telegram_app
+    app.include_router(webhooks_router)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -1,0 +1,200 @@
+"""SMS through Twilio: the sender, webhook authentication and parsing, error codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import phonenumbers
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from bot.channels.render import render_sms, sms_segments
+from bot.config import Settings
+from scheduler.errors import PermanentSendError, TransientSendError
+from scheduler.sender import OutgoingMessage, SendResult
+from storage.models import IdentityStatus
+
+logger = logging.getLogger(__name__)
+
+TWILIO_API = "https://api.twilio.com"
+STATUS_PATH = "/sms/status"
+INBOUND_PATH = "/sms/inbound"
+OPTED_OUT_CODES = frozenset({21610})  # recipient texted STOP to our number
+UNREACHABLE_CODES = frozenset({21211, 21614, 30003, 30004, 30005, 30006})
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def normalise_number(raw: str, region: str = "GB") -> str | None:
+    """Return a phone number as E.164 (UK by default), or None if it cannot be one."""
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def redact(number: str | None) -> str:
+    """Hide all but the last three digits of a number, for logs."""
+    return f"***{number[-3:]}" if number else "-"
+
+
+def identity_status_for(code: int | None) -> IdentityStatus | None:
+    """Say what a Twilio error code means for the number, if anything."""
+    if code in OPTED_OUT_CODES:
+        return IdentityStatus.OPTED_OUT
+    if code in UNREACHABLE_CODES:
+        return IdentityStatus.UNREACHABLE
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    date = headers.get("date")
+    base = parsedate_to_datetime(date) if date else None
+    return max(0.0, (when - base).total_seconds()) if base else None
+
+
+class _RetryLater(Exception):
+    """The Twilio API said try again (429 or 5xx), maybe with Retry-After."""
+
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"twilio http {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class HttpxTwilioClient(AsyncHttpClient):
+    """The twilio library's async HTTP client, on httpx, pointed at a configurable API base."""
+
+    def __init__(
+        self,
+        *,
+        api_base_url: str = TWILIO_API,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
+        self.api_base_url = api_base_url.rstrip("/")
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+
+    async def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the twilio interface)
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        """Make one request; raise _RetryLater for 429 and 5xx."""
+        if uri.startswith(TWILIO_API):
+            uri = self.api_base_url + uri[len(TWILIO_API):]
+        response = await self._client.request(
+            method, uri, params=params, data=data, headers=headers,  # type: ignore[arg-type]
+            auth=auth, timeout=timeout or self.timeout, follow_redirects=allow_redirects,
+        )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _RetryLater(response.status_code, _retry_after(response.headers))
+        return TwilioResponse(response.status_code, response.text, dict(response.headers))
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+@dataclass
+class TwilioSender:
+    """Send SMS through the Twilio Messages API, asking for status callbacks."""
+
+    client: Client
+    status_callback: str
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    channel: str = "sms"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> TwilioSender:
+        """Build a sender from the Twilio settings."""
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        http = HttpxTwilioClient(api_base_url=settings.twilio_api_base_url, transport=transport)
+        client = Client(settings.twilio_account_sid,
+                        settings.twilio_auth_token.get_secret_value(), http_client=http)
+        return cls(client=client, status_callback=settings.public_base_url + STATUS_PATH,
+                   from_number=settings.twilio_from_number,
+                   messaging_service_sid=settings.twilio_messaging_service_sid)
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message; turn Twilio errors into ours."""
+        body = render_sms(message.body, message.choices)
+        sender: dict[str, Any] = (
+            {"messaging_service_sid": self.messaging_service_sid}
+            if self.messaging_service_sid else {"from_": self.from_number}
+        )
+        try:
+            sent = await self.client.messages.create_async(
+                to=message.address, body=body, status_callback=self.status_callback, **sender)
+        except _RetryLater as exc:
+            raise TransientSendError(str(exc), code=str(exc.status),
+                                     retry_after=exc.retry_after) from None
+        except httpx.TransportError as exc:
+            raise TransientSendError(f"twilio unreachable: {type(exc).__name__}") from None
+        except TwilioRestException as exc:
+            raise _translate(exc) from None
+        segments = int(sent.num_segments) if sent.num_segments else sms_segments(body)
+        logger.info("sms outbox #%s to %s accepted as %s", message.id,
+                    redact(message.address), sent.sid)
+        return SendResult(provider_id=sent.sid, segments=segments)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        http = self.client.http_client
+        if isinstance(http, HttpxTwilioClient):
+            await http.aclose()
+
+
+def _translate(exc: TwilioRestException) -> PermanentSendError | TransientSendError:
+    code = int(exc.code) if exc.code else None
+    reason = f"twilio {code or exc.status}: {exc.msg}"[:300]
+    if exc.status in (401, 403) and code not in OPTED_OUT_CODES:
+        # Our credentials are wrong: keep the message until an operator fixes them.
+        return TransientSendError(reason, code=str(code or exc.status))
+    return PermanentSendError(reason, code=str(code or exc.status),
+                              identity_status=identity_status_for(code))
+
+
+def twilio_error_code(value: str | None) -> int | None:
+    """Read a Twilio ErrorCode form value."""
+    return int(value) if value and value.isdigit() else None
+
+
+def signature_valid(
+    *, auth_token: str, url: str, params: Mapping[str, str], signature: str | None
+) -> bool:
+    """Check X-Twilio-Signature with the twilio library's own validator."""
+    if not signature:
+        return False
+    return bool(RequestValidator(auth_token).validate(url, dict(params), signature))

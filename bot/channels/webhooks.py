@@ -1,0 +1,141 @@
+"""Provider webhooks: Twilio inbound SMS and status callbacks, Telegram updates."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
+from telegram import Update
+
+from bot.channels.inbox import ChannelRuntime, receive, send_replies
+from bot.channels.sms import (
+    EMPTY_TWIML,
+    identity_status_for,
+    normalise_number,
+    redact,
+    signature_valid,
+    twilio_error_code,
+)
+from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from handlers.textin import START_WORDS, bare_word
+from handlers.types import Inbound
+from storage.channels_q import advance_outbox, outbox_by_provider_id, set_identity_status
+from storage.db import session_scope
+from storage.models import IdentityStatus, OutboxStatus
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+# Twilio MessageStatus values that move our outbox row; the others (accepted, queued,
+# sending, scheduled) say nothing we do not know once the API accepted the message.
+TWILIO_STATUS = {
+    "sent": OutboxStatus.SENT,
+    "delivered": OutboxStatus.DELIVERED,
+    "read": OutboxStatus.DELIVERED,
+    "undelivered": OutboxStatus.FAILED,
+    "failed": OutboxStatus.FAILED,
+}
+RESUME_WORDS = START_WORDS | {"YES"}  # what lifts a carrier-level opt-out on Twilio
+
+
+def _runtime(request: Request) -> ChannelRuntime:
+    return request.app.state.channels
+
+
+async def _signed_form(request: Request, runtime: ChannelRuntime) -> dict[str, str]:
+    """Return the form of a request Twilio signed, or refuse it with 403."""
+    token = runtime.settings.twilio_auth_token
+    url = runtime.settings.public_base_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    form = await request.form()
+    params = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    if token is None or not signature_valid(
+        auth_token=token.get_secret_value(), url=url, params=params,
+        signature=request.headers.get("X-Twilio-Signature"),
+    ):
+        logger.warning("refused %s: missing or wrong Twilio signature", request.url.path)
+        raise HTTPException(status_code=403, detail="forbidden")
+    return params
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/sms/inbound")
+async def sms_inbound(request: Request, background: BackgroundTasks) -> Response:
+    """Take one SMS from Twilio: answer with empty TwiML at once, send replies after."""
+    runtime = _runtime(request)
+    params = await _signed_form(request, runtime)
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    sender = normalise_number(params.get("From", ""))
+    if not sid or not sender:
+        logger.warning("sms webhook without MessageSid or a usable From (%s)",
+                       redact(params.get("From")))
+        return _twiml()
+    now = runtime.clock()
+    body = params.get("Body", "")
+    if bare_word(body) in RESUME_WORDS:
+        # Twilio lifts its own block when the person sends START; so do we.
+        async with session_scope(runtime.engine) as session:
+            await set_identity_status(session, channel="sms", address=sender,
+                                      status=IdentityStatus.ACTIVE, now=now,
+                                      only_from=IdentityStatus.OPTED_OUT)
+    inbound = Inbound(channel="sms", address=sender, text=body, received_at=now,
+                      provider_id=sid)
+    result = await receive(runtime, inbound)
+    if result.duplicate:
+        logger.info("sms %s seen before; not handled again", sid)
+    background.add_task(send_replies, runtime, result.outbox_keys)
+    return _twiml()
+
+
+@router.post("/sms/status")
+async def sms_status(request: Request) -> Response:
+    """Move an outbox row forward from a Twilio status callback."""
+    runtime = _runtime(request)
+    params = await _signed_form(request, runtime)
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = TWILIO_STATUS.get(params.get("MessageStatus", "").lower())
+    code = twilio_error_code(params.get("ErrorCode"))
+    if status is None or not sid:
+        return Response(status_code=200)
+    now = runtime.clock()
+    async with session_scope(runtime.engine) as session:
+        row = await outbox_by_provider_id(session, channel="sms", provider_id=sid)
+        if row is None:
+            logger.info("status for unknown sms %s ignored", sid)
+            return Response(status_code=200)
+        error = f"twilio {code}: {params.get('MessageStatus')}" if code else None
+        moved = await advance_outbox(session, row=row, status=status, now=now, error=error)
+        consequence = identity_status_for(code)
+        if moved and status == OutboxStatus.FAILED and consequence is not None:
+            await set_identity_status(session, channel="sms", address=row.address,
+                                      status=consequence, now=now, error_code=str(code))
+    return Response(status_code=200)
+
+
+@router.post(WEBHOOK_PATH)
+async def telegram_webhook(request: Request, background: BackgroundTasks) -> Response:
+    """Take one Telegram update: check the secret, then let PTB route it after we answer."""
+    runtime = _runtime(request)
+    tg_app = request.app.state.telegram_app
+    secret = runtime.settings.telegram_webhook_secret
+    given = request.headers.get(SECRET_HEADER, "")
+    if tg_app is None or secret is None or not hmac.compare_digest(
+        given.encode(), secret.get_secret_value().encode()
+    ):
+        logger.warning("refused telegram webhook: missing or wrong secret token")
+        raise HTTPException(status_code=403, detail="forbidden")
+    try:
+        data = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise HTTPException(status_code=400, detail="not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise HTTPException(status_code=400, detail="not a Telegram update")
+    update = Update.de_json(data, tg_app.bot)
+    background.add_task(tg_app.process_update, update)
+    return Response(status_code=200)

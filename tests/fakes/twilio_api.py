@@ -1,0 +1,181 @@
+"""A fake Twilio REST API: Messages.json with real-shaped JSON, errors, status callbacks.
+
+It also plays the phone network: `text_from()` posts an inbound SMS to our webhook and
+`report()` posts a status callback, both signed with the twilio library's RequestValidator,
+exactly as Twilio signs them.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+
+API_VERSION = "2010-04-01"
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
+START_WORDS = {"START", "UNSTOP", "YES"}
+ERRORS = {
+    20003: (401, "Authenticate"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    21211: (400, "The 'To' number {to} is not a valid phone number."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21614: (400, "'To' number is not a valid mobile number"),
+}
+_GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMN"
+           "OPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
+
+
+def _sid(prefix: str) -> str:
+    return prefix + secrets.token_hex(16)
+
+
+def _segments(body: str) -> int:
+    single, multi = (160, 153) if set(body) <= _GSM else (70, 67)
+    return 1 if len(body) <= single else math.ceil(len(body) / multi)
+
+
+@dataclass
+class FakeTwilio:
+    """Twilio for one account: records sent messages, signs what it posts to us."""
+
+    account_sid: str
+    auth_token: str
+    webhook_url: str = "http://127.0.0.1:8000/sms/inbound"  # as set on the number in Twilio
+    our_number: str = "+447700900001"
+    default_opt_out: bool = False  # Twilio's own STOP handling (on for real numbers)
+    client: httpx.AsyncClient | None = None  # how it reaches our app
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, str]] = field(default_factory=list)
+    opted_out: set[str] = field(default_factory=set)
+    invalid_numbers: set[str] = field(default_factory=set)  # 21211
+    landlines: set[str] = field(default_factory=set)  # 21614
+    failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next creates
+    network_replies: list[dict[str, Any]] = field(default_factory=list)  # Twilio's own texts
+    _counter: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def app(self) -> Starlette:
+        """Return the ASGI app serving the Messages resource."""
+        return Starlette(routes=[Route(
+            f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create,
+            methods=["POST"])])
+
+    def fail_next(self, code: int, *, retry_after: int | None = None) -> None:
+        """Make the next Messages create fail with this Twilio error code."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        self.failures.append((code, headers))
+
+    def seen(self, number: str) -> list[str]:
+        """Return every text the phone with this number received, in order."""
+        texts = [(m["n"], m["body"]) for m in self.messages if m["to"] == number]
+        texts += [(m["n"], m["body"]) for m in self.network_replies if m["to"] == number]
+        return [body for _n, body in sorted(texts)]
+
+    def _error(self, code: int, headers: dict[str, str] | None = None, **values: str
+               ) -> JSONResponse:
+        status, message = ERRORS[code]
+        return JSONResponse(
+            {"code": code, "message": message.format(**values),
+             "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+            status_code=status, headers=headers)
+
+    async def _create(self, request: Request) -> JSONResponse:
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self.requests.append(form)
+        expected = "Basic " + base64.b64encode(
+            f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if (request.headers.get("authorization") != expected
+                or request.path_params["account"] != self.account_sid):
+            return self._error(20003)
+        if self.failures:
+            code, headers = self.failures.pop(0)
+            return self._error(code, headers, to=form.get("To", ""))
+        to = form.get("To", "")
+        if to in self.invalid_numbers or not to.startswith("+"):
+            return self._error(21211, to=to)
+        if to in self.landlines:
+            return self._error(21614)
+        if to in self.opted_out:
+            return self._error(21610)
+        now = format_datetime(datetime.now(UTC), usegmt=False).replace("-0000", "+0000")
+        sid = _sid("SM")
+        service = form.get("MessagingServiceSid")
+        message = {
+            "account_sid": self.account_sid, "api_version": API_VERSION,
+            "body": form.get("Body", ""), "date_created": now, "date_sent": None,
+            "date_updated": now, "direction": "outbound-api", "error_code": None,
+            "error_message": None, "from": None if service else form.get("From"),
+            "messaging_service_sid": service, "num_media": "0",
+            "num_segments": str(_segments(form.get("Body", ""))), "price": None,
+            "price_unit": "USD", "sid": sid, "status": "accepted" if service else "queued",
+            "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{self.account_sid}/"
+                                          f"Messages/{sid}/Media.json"},
+            "to": to, "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        self.messages.append({**message, "n": next(self._counter),
+                              "status_callback": form.get("StatusCallback")})
+        return JSONResponse(message, status_code=201)
+
+    # Playing the network: posts to our app, signed as Twilio signs them -------------------
+
+    async def _post_signed(self, url: str, params: dict[str, str]) -> httpx.Response:
+        assert self.client is not None, "FakeTwilio.client must reach our app"
+        signature = RequestValidator(self.auth_token).compute_signature(url, params)
+        return await self.client.post(url, data=params,
+                                      headers={"X-Twilio-Signature": signature})
+
+    async def text_from(self, number: str, body: str, *, sid: str | None = None
+                        ) -> httpx.Response:
+        """Deliver an SMS from a phone to our webhook, as Twilio would."""
+        word = "".join(ch for ch in body if ch.isalpha()).upper()
+        if self.default_opt_out and word in STOP_WORDS:
+            self.opted_out.add(number)
+            self._network_reply(number, "You have successfully been unsubscribed. You will "
+                                        "not receive any more messages from this number. "
+                                        "Reply START to resubscribe.")
+        elif self.default_opt_out and word in START_WORDS and number in self.opted_out:
+            self.opted_out.discard(number)
+            self._network_reply(number, "You have successfully been re-subscribed to "
+                                        "messages from this number. Reply HELP for help. "
+                                        "Reply STOP to unsubscribe.")
+        sid = sid or _sid("SM")
+        params = {
+            "ToCountry": "GB", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0",
+            "ToCity": "", "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received",
+            "FromCity": "", "Body": body, "FromCountry": "GB", "To": self.our_number,
+            "ToZip": "", "NumSegments": str(_segments(body)), "MessageSid": sid,
+            "AccountSid": self.account_sid, "From": number, "ApiVersion": API_VERSION,
+        }
+        return await self._post_signed(self.webhook_url, params)
+
+    def _network_reply(self, number: str, body: str) -> None:
+        self.network_replies.append({"to": number, "body": body, "n": next(self._counter)})
+
+    async def report(self, sid: str, status: str, *, error_code: int | None = None
+                     ) -> httpx.Response:
+        """Post the status callback for a message we sent, as Twilio would."""
+        message = next(m for m in self.messages if m["sid"] == sid)
+        params = {
+            "SmsSid": sid, "SmsStatus": status, "MessageStatus": status, "To": message["to"],
+            "MessageSid": sid, "AccountSid": self.account_sid,
+            "From": message["from"] or self.our_number, "ApiVersion": API_VERSION,
+        }
+        if message["messaging_service_sid"]:
+            params["MessagingServiceSid"] = message["messaging_service_sid"]
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        message["status"] = status
+        return await self._post_signed(message["status_callback"], params)
