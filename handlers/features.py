@@ -1,3 +1,4 @@
 """Import every feature module so its keywords, flows and menu items are registered."""
 
+import handlers.followups  # noqa: F401  (WENT, MISSED, NORUN, REMIND)
 from handlers import meetings, menu  # noqa: F401

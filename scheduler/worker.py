@@ -4,27 +4,75 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, func, select
 
-from scheduler.dispatcher import dispatch
+from scheduler.dispatcher import DispatchPolicy, dispatch
+from scheduler.planning import plan
+from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
+from storage.db import session_scope
+from storage.models import OutboundMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5
+PLAN_SECONDS = 300
 
 
-def build_scheduler(engine: AsyncEngine, senders: Mapping[str, Sender]) -> AsyncIOScheduler:
+async def run_cycle(
+    engine: AsyncEngine,
+    senders: Mapping[str, Sender],
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    limiter: RateLimiter | None = None,
+    policy: DispatchPolicy | None = None,
+) -> dict[str, Any]:
+    """Plan, then send what is due as of `now`; dry_run plans in a rollback and sends nothing."""
+    planned = await plan(engine, now=now, dry_run=dry_run)
+    out: dict[str, Any] = {"now": now.isoformat(), "dry_run": dry_run, "planned": asdict(planned)}
+    if dry_run:
+        async with session_scope(engine) as session:
+            due = await session.exec(
+                select(func.count()).select_from(OutboundMessage)
+                .where(col(OutboundMessage.status) == OutboxStatus.QUEUED)
+                .where(col(OutboundMessage.due_at) <= now))
+            out["due_now"] = int(due.one())
+        return out
+    stats = await dispatch(engine, senders, now=now, limiter=limiter, policy=policy)
+    out["dispatch"] = asdict(stats)
+    return out
+
+
+def build_scheduler(
+    engine: AsyncEngine,
+    senders: Mapping[str, Sender],
+    *,
+    limiter: RateLimiter | None = None,
+    policy: DispatchPolicy | None = None,
+) -> AsyncIOScheduler:
     """Create the scheduler with its periodic jobs (not started)."""
     scheduler = AsyncIOScheduler(timezone="UTC")
 
     async def sweep() -> None:
-        await dispatch(engine, senders, now=datetime.now(UTC))
+        await dispatch(engine, senders, now=datetime.now(UTC), limiter=limiter, policy=policy)
 
-    # One sweep at a time; a late sweep is simply run once (the rows say what is due).
+    async def planning() -> None:
+        await plan(engine, now=datetime.now(UTC))
+
+    # The rows say what is due, so a missed sweep or plan has nothing to catch up on: run it
+    # once (coalesce) however late (misfire_grace_time=None), and never two at once
+    # (max_instances=1) so a slow sweep under a rate limit is not joined by a second one.
     scheduler.add_job(sweep, "interval", seconds=SWEEP_SECONDS, id="sweep",
-                      max_instances=1, coalesce=True, misfire_grace_time=30)
+                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    # Planning is idempotent (dedupe keys); first run at start so a restarted worker is current.
+    scheduler.add_job(planning, "interval", seconds=PLAN_SECONDS, id="plan",
+                      max_instances=1, coalesce=True, misfire_grace_time=None,
+                      next_run_time=datetime.now(UTC))
     return scheduler

@@ -1,0 +1,130 @@
+"""Broadcasts from coordinators: to a meeting's subscribers, to people near a place, a region."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from meeting_finder.errors import PlaceNotFound
+from meeting_finder.geocode import resolve_place
+from storage.db import session_scope
+from storage.models import Broadcast, MessageKind, Priority
+from storage.outbox_q import broadcast_report, enqueue_many
+from storage.scheduling import (
+    Recipient,
+    located_participants,
+    meeting_by_slug,
+    recipients,
+    region_ids,
+    subscriber_ids,
+)
+
+EARTH_MILES = 3958.8
+BROADCAST_LIFETIME = timedelta(days=2)  # older news is no news
+
+
+class AudienceError(ValueError):
+    """The audience cannot be worked out (unknown meeting, place or empty choice)."""
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a broadcast goes to: exactly one of meeting, near (with miles) or region."""
+
+    meeting_slug: str | None = None
+    near: str | None = None  # a meeting slug, postcode or town
+    miles: float = 5.0
+    region: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """Return the audience as plain data for the Broadcast row."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def miles_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Return the great-circle distance in miles."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_MILES * math.asin(min(1.0, math.sqrt(h)))
+
+
+async def _centre(session: AsyncSession, near: str) -> tuple[float, float]:
+    meeting = await meeting_by_slug(session, near.strip())
+    if meeting is not None and meeting.lat is not None and meeting.lon is not None:
+        return meeting.lat, meeting.lon
+    try:
+        place = resolve_place(near)
+    except PlaceNotFound as exc:
+        raise AudienceError(f"cannot find a meeting or place called {near!r}") from exc
+    return place.lat, place.lon
+
+
+async def audience_of(session: AsyncSession, audience: Audience) -> list[Recipient]:
+    """Return the reachable participants in an audience, by id."""
+    chosen = [audience.meeting_slug, audience.near, audience.region]
+    if sum(x is not None for x in chosen) != 1:
+        raise AudienceError("choose exactly one of meeting, near or region")
+    if audience.meeting_slug is not None:
+        meeting = await meeting_by_slug(session, audience.meeting_slug.strip())
+        if meeting is None or meeting.id is None:
+            raise AudienceError(f"no meeting with slug {audience.meeting_slug!r}")
+        ids = await subscriber_ids(session, meeting.id)
+    elif audience.near is not None:
+        if not 0 < audience.miles <= 200:
+            raise AudienceError("miles must be more than 0 and at most 200")
+        lat, lon = await _centre(session, audience.near)
+        ids = [i for i, la, lo in await located_participants(session)
+               if miles_between(lat, lon, la, lo) <= audience.miles]
+    else:
+        ids = await region_ids(session, audience.region or "")
+    found = await recipients(session, ids) if ids else {}
+    return [found[i] for i in sorted(found)]
+
+
+async def send_broadcast(
+    engine: AsyncEngine,
+    *,
+    audience: Audience,
+    text: str,
+    created_by: str,
+    now: datetime,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Queue one message per person in the audience (or just count them with dry_run)."""
+    text = text.strip()
+    if not text:
+        raise AudienceError("the broadcast text is empty")
+    async with session_scope(engine) as session:
+        people = await audience_of(session, audience)
+        if dry_run:
+            return {"dry_run": True, "audience_count": len(people)}
+        row = Broadcast(created_by=created_by[:100], audience=audience.describe(), text=text,
+                        audience_count=len(people), created_at=now)
+        session.add(row)
+        await session.flush()
+        queued = await enqueue_many(session, [
+            {"channel": r.channel, "address": r.address, "body": text,
+             "dedupe_key": f"bc:{row.id}:{r.participant.id}", "participant_id": r.participant.id,
+             "kind": str(MessageKind.BROADCAST), "priority": Priority.BULK, "due_at": now,
+             "not_after": now + BROADCAST_LIFETIME, "broadcast_id": row.id}
+            for r in people], now=now)
+        return {"dry_run": False, "broadcast_id": row.id, "audience_count": len(people),
+                "queued": queued}
+
+
+async def delivery_report(engine: AsyncEngine, broadcast_id: int) -> dict[str, Any]:
+    """Return queued, sent, delivered and failed counts (failures by reason) for a broadcast."""
+    async with session_scope(engine) as session:
+        report = await broadcast_report(session, broadcast_id)
+        row = await session.get(Broadcast, broadcast_id)
+    by = report["by_status"]
+    report["audience_count"] = row.audience_count if row else 0
+    for status in ("queued", "sending", "sent", "delivered", "failed", "expired", "cancelled"):
+        by.setdefault(status, 0)
+    return report

@@ -1,0 +1,261 @@
+"""Reminders for chosen meetings and appointments, "did you make it?", and meeting changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.texts import t
+from meeting_finder.recurrence import local_start, meeting_zone, next_occurrence
+from scheduler.quiet import zone_of
+from storage.models import Appointment, Meeting, MeetingStatus, MessageKind, Priority
+from storage.outbox import enqueue
+from storage.outbox_q import cancel_and_free
+from storage.scheduling import Recipient, plan_message, queued, sent_since, upcoming_appointments
+
+if TYPE_CHECKING:
+    from scheduler.planning import PlanStats
+
+DEFAULT_OFFSETS = [1440, 60]
+LATE_GRACE = timedelta(minutes=15)  # a reminder planned this late still goes
+DAY_BEFORE_AT = time(18, 0)  # appointment reminder the evening before
+MORNING_AT = time(8, 0)
+FOLLOWUP_AFTER_END = timedelta(hours=1)
+DEFAULT_LENGTH = timedelta(minutes=90)
+
+
+def _fmt_time(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    hour = local.strftime("%I").lstrip("0")
+    minute = "" if local.minute == 0 else local.strftime(":%M")
+    return f"{hour}{minute}{local.strftime('%p').lower()}"
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b} {_fmt_time(moment, zone)}"
+
+
+def reminder_due(start: datetime, offset_minutes: int, zone: ZoneInfo) -> datetime:
+    """Return when a reminder `offset_minutes` before `start` goes.
+
+    Whole days are counted on the wall clock, so "the day before" a 7pm meeting is 7pm local
+    the evening before even when the clocks change overnight; the rest is plain minutes.
+    """
+    days, minutes = divmod(max(0, offset_minutes), 1440)
+    local = start.astimezone(zone)
+    base = local_start(local.date() - timedelta(days=days), local.time(), zone)
+    return (base - timedelta(minutes=minutes)).astimezone(UTC)
+
+
+def occurrences(meeting: Meeting, *, now: datetime, horizon: timedelta) -> list[datetime]:
+    """Return the meeting's starts after `now` and within `horizon`, in UTC."""
+    out: list[datetime] = []
+    cursor = now
+    while True:
+        start = next_occurrence(meeting, cursor)
+        if start is None or start > now + horizon:
+            return out
+        out.append(start.astimezone(UTC))
+        cursor = start
+
+
+def _where(meeting: Meeting) -> str:
+    if meeting.attendance == "online":
+        return "online"
+    return (", ".join(x for x in (meeting.venue, meeting.postcode) if x)
+            or meeting.address or "see MEETINGS")[:40]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+
+
+async def plan_meetings(
+    session: AsyncSession,
+    people: dict[int, Recipient],
+    *,
+    now: datetime,
+    horizon: timedelta,
+    stats: PlanStats,
+) -> None:
+    """Plan reminders for chosen meetings; cancel or move those whose meeting changed."""
+    from storage.scheduling import subscriptions
+
+    wanted: dict[tuple[int, int], list[datetime]] = {}
+    meetings: dict[int, Meeting] = {}
+    for pid, meeting in await subscriptions(session):
+        if meeting.id is None:
+            continue
+        meetings[meeting.id] = meeting
+        running = meeting.status == MeetingStatus.ACTIVE and meeting.start_time is not None
+        starts = occurrences(meeting, now=now, horizon=horizon) if running else []
+        wanted[(pid, meeting.id)] = starts
+        rec = people.get(pid)
+        if rec is None:
+            continue
+        offsets = rec.participant.reminder_offsets
+        offsets = DEFAULT_OFFSETS if offsets is None else offsets
+        zone = meeting_zone(meeting)
+        for start in starts:
+            for offset in offsets:
+                due = reminder_due(start, offset, zone)
+                if due < now - LATE_GRACE:
+                    continue
+                key = "meeting_day" if offset >= 720 else "meeting_soon"
+                body = t(f"reminder.{key}", meeting=meeting.name[:40],
+                         time=_fmt_time(start, zone), where=_where(meeting))
+                stats.count(await plan_message(
+                    session, dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
+                    due_at=due, now=now, channel=rec.channel, address=rec.address, body=body,
+                    participant_id=pid, kind=MessageKind.REMINDER,
+                    priority=Priority.SCHEDULED, not_after=start, meeting_id=meeting.id,
+                    meta={"occurrence": start.isoformat(), "offset": offset}))
+    await _withdraw_changed(session, people, wanted, meetings, now=now, stats=stats)
+
+
+async def _withdraw_changed(
+    session: AsyncSession,
+    people: dict[int, Recipient],
+    wanted: dict[tuple[int, int], list[datetime]],
+    meetings: dict[int, Meeting],
+    *,
+    now: datetime,
+    stats: PlanStats,
+) -> None:
+    """Cancel queued reminders no plan wants any more; tell people when the meeting changed."""
+    told: set[tuple[int, int, str]] = set()
+    for row in await queued(session, kinds=(MessageKind.REMINDER,), key_prefix="rem:"):
+        meta = row.meta or {}
+        occurrence = datetime.fromisoformat(meta.get("occurrence", now.isoformat()))
+        pid, mid = row.participant_id or 0, row.meeting_id or 0
+        if occurrence <= now:
+            continue  # started already: the dispatcher expires it
+        starts = wanted.get((pid, mid))
+        same_time = starts is not None and occurrence in starts
+        if same_time:
+            rec = people.get(pid)
+            offsets = rec.participant.reminder_offsets if rec else None
+            offsets = DEFAULT_OFFSETS if offsets is None else offsets
+            if meta.get("offset") in offsets and rec is not None:
+                continue
+        stats.cancelled += await cancel_and_free(session, [row], reason="plan changed", now=now)
+        meeting = meetings.get(mid)
+        rec = people.get(pid)
+        if same_time or starts is None or meeting is None or rec is None:
+            continue  # a changed reminder choice, unsubscribed or unreachable: say nothing
+        if (pid, mid, _stamp(occurrence)) in told:
+            continue
+        told.add((pid, mid, _stamp(occurrence)))
+        zone = meeting_zone(meeting)
+        if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
+            new = min(starts, key=lambda s: abs(s - occurrence))
+            body = t("reminder.meeting_moved", meeting=meeting.name[:40], when=_when(new, zone))
+        elif not starts:
+            body = t("reminder.meeting_cancelled", meeting=meeting.name[:40],
+                     when=_when(occurrence, zone))
+        else:
+            continue  # it runs, just not near that day: the new reminders say enough
+        if await enqueue(session, channel=rec.channel, address=rec.address, body=body,
+                         dedupe_key=f"mchg:{mid}:{pid}:{_stamp(occurrence)}", now=now,
+                         participant_id=pid, kind=MessageKind.REMINDER,
+                         priority=Priority.SCHEDULED, not_after=occurrence + timedelta(days=1),
+                         meeting_id=mid, meta={"occurrence": occurrence.isoformat(),
+                                               "change": True}):
+            stats.notified += 1
+
+
+async def plan_appointments(
+    session: AsyncSession,
+    people: dict[int, Recipient],
+    *,
+    now: datetime,
+    horizon: timedelta,
+    stats: PlanStats,
+) -> None:
+    """Plan reminders the evening before and on the morning of each appointment."""
+    for appt in await upcoming_appointments(session, start=now, end=now + horizon):
+        rec = people.get(appt.participant_id)
+        stale = await queued(session, kinds=(MessageKind.REMINDER,),
+                             key_prefix=f"appt:{appt.id}:")
+        keep = set()
+        if rec is not None and not appt.cancelled:
+            for name, due in _appointment_times(appt, zone_of(rec.participant)):
+                if due < now - LATE_GRACE:
+                    continue
+                key = f"appt:{appt.id}:{name}:{_stamp(appt.starts_at)}"
+                keep.add(key)
+                stats.count(await _plan_appointment(session, rec, appt, name, key, due, now))
+        drop = [r for r in stale if r.dedupe_key not in keep]
+        stats.cancelled += await cancel_and_free(session, drop, reason="appointment changed",
+                                                 now=now)
+
+
+def _appointment_times(appt: Appointment, zone: ZoneInfo) -> list[tuple[str, datetime]]:
+    local = appt.starts_at.astimezone(zone)
+    out = [("day", local_start(local.date() - timedelta(days=1), DAY_BEFORE_AT, zone))]
+    morning = local_start(local.date(), MORNING_AT, zone)
+    if appt.starts_at - morning >= timedelta(hours=1):
+        out.append(("morning", morning))
+    return [(name, due.astimezone(UTC)) for name, due in out]
+
+
+async def _plan_appointment(
+    session: AsyncSession, rec: Recipient, appt: Appointment, name: str, key: str,
+    due: datetime, now: datetime,
+) -> str:
+    zone = zone_of(rec.participant)
+    place = f", {appt.place[:40]}" if appt.place else ""
+    body = t("reminder.appointment_day" if name == "day" else "reminder.appointment_morning",
+             what=t(f"reminder.what_{appt.kind}"), time=_fmt_time(appt.starts_at, zone),
+             place=place)
+    return await plan_message(
+        session, dedupe_key=key, due_at=due, now=now, channel=rec.channel,
+        address=rec.address, body=body, participant_id=rec.participant.id,
+        kind=MessageKind.REMINDER, priority=Priority.SCHEDULED, not_after=appt.starts_at,
+        appointment_id=appt.id, meta={"appointment": appt.starts_at.isoformat()})
+
+
+async def plan_followups(
+    session: AsyncSession, people: dict[int, Recipient], *, now: datetime, stats: PlanStats
+) -> None:
+    """After a meeting someone was reminded of, ask whether they made it."""
+    from storage.models import Meeting as MeetingTable
+
+    done = await sent_since(session, kind=MessageKind.REMINDER, key_prefix="rem:",
+                            since=now - timedelta(days=3))
+    for row in done:
+        rec = people.get(row.participant_id or 0)
+        meeting = await session.get(MeetingTable, row.meeting_id or 0)
+        occurrence = (row.meta or {}).get("occurrence")
+        if rec is None or meeting is None or occurrence is None:
+            continue
+        if meeting.status != MeetingStatus.ACTIVE:
+            continue
+        start = datetime.fromisoformat(occurrence)
+        due = _meeting_end(meeting, start) + FOLLOWUP_AFTER_END
+        choices = [[t("followup.went_label"), "WENT"], [t("followup.missed_label"), "MISSED"],
+                   [t("followup.norun_label"), "NORUN"]]
+        stats.count(await plan_message(
+            session, dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{_stamp(start)}",
+            due_at=due, now=now, channel=rec.channel, address=rec.address,
+            body=t("followup.ask", meeting=meeting.name[:40]), participant_id=rec.participant.id,
+            kind=MessageKind.FOLLOWUP, priority=Priority.SCHEDULED,
+            not_after=start + timedelta(days=2), meeting_id=meeting.id, choices=choices,
+            meta={"occurrence": start.isoformat()}))
+
+
+def _meeting_end(meeting: Meeting, start: datetime) -> datetime:
+    """Return when an occurrence ends (its end time, else 90 minutes after it starts)."""
+    if meeting.end_time is None or meeting.start_time is None:
+        return start + DEFAULT_LENGTH
+    zone = meeting_zone(meeting)
+    local = start.astimezone(zone)
+    end = local_start(local.date(), meeting.end_time, zone)
+    if end <= start:
+        end = local_start(local.date() + timedelta(days=1), meeting.end_time, zone)
+    return end.astimezone(UTC)
+

@@ -1,0 +1,222 @@
+"""Queries for planning: who can be reached, what they chose, and what is already planned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    Appointment,
+    AttendanceRecord,
+    ChannelIdentity,
+    IdentityStatus,
+    Meeting,
+    MeetingSubscription,
+    MessageKind,
+    OutboundMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+)
+from storage.outbox import enqueue
+from storage.outbox_q import cancel_and_free
+
+OB = OutboundMessage
+DONE = (OutboxStatus.SENT, OutboxStatus.DELIVERED)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A participant who may be messaged, and where."""
+
+    participant: Participant
+    channel: str
+    address: str
+
+
+def pick_identity(p: Participant, identities: list[ChannelIdentity]) -> ChannelIdentity | None:
+    """Return the working identity on the preferred channel, else any working one."""
+    working = [i for i in identities if i.status == IdentityStatus.ACTIVE]
+    preferred = [i for i in working if i.channel == p.preferred_channel]
+    return (preferred or working or [None])[0]
+
+
+async def recipients(
+    session: AsyncSession, participant_ids: list[int] | None = None
+) -> dict[int, Recipient]:
+    """Return every active, consenting participant with a working identity, by id."""
+    query = (
+        select(Participant)
+        .where(col(Participant.status) == ParticipantStatus.ACTIVE)
+        .where(col(Participant.consent_at).is_not(None))
+    )
+    if participant_ids is not None:
+        query = query.where(col(Participant.id).in_(participant_ids))
+    people = {p.id: p for p in (await session.exec(query)).all() if p.id is not None}
+    if not people:
+        return {}
+    found: dict[int, list[ChannelIdentity]] = {}
+    rows = await session.exec(
+        select(ChannelIdentity).where(col(ChannelIdentity.participant_id).in_(list(people)))
+    )
+    for identity in rows.all():
+        found.setdefault(identity.participant_id, []).append(identity)
+    out = {}
+    for pid, person in people.items():
+        identity = pick_identity(person, found.get(pid, []))
+        if identity is not None:
+            out[pid] = Recipient(person, str(identity.channel), identity.address)
+    return out
+
+
+async def subscriptions(session: AsyncSession) -> list[tuple[int, Meeting]]:
+    """Return every (participant id, chosen meeting) pair."""
+    rows = await session.exec(
+        select(MeetingSubscription.participant_id, Meeting)
+        .join(Meeting, col(Meeting.id) == col(MeetingSubscription.meeting_id))
+    )
+    return [(pid, m) for pid, m in rows.all()]
+
+
+async def upcoming_appointments(
+    session: AsyncSession, *, start: datetime, end: datetime
+) -> list[Appointment]:
+    """Return appointments starting between `start` and `end`, cancelled ones included."""
+    rows = await session.exec(
+        select(Appointment)
+        .where(col(Appointment.starts_at) > start)
+        .where(col(Appointment.starts_at) <= end)
+    )
+    return list(rows.all())
+
+
+async def queued(
+    session: AsyncSession, *, kinds: tuple[MessageKind, ...], key_prefix: str
+) -> list[OutboundMessage]:
+    """Return queued rows of these kinds whose dedupe key starts with `key_prefix`."""
+    rows = await session.exec(
+        select(OB)
+        .where(col(OB.status) == OutboxStatus.QUEUED)
+        .where(col(OB.kind).in_([str(k) for k in kinds]))
+        .where(col(OB.dedupe_key).startswith(key_prefix))
+    )
+    return list(rows.all())
+
+
+async def sent_since(
+    session: AsyncSession, *, kind: MessageKind, key_prefix: str, since: datetime
+) -> list[OutboundMessage]:
+    """Return rows of `kind` sent since `since` whose key starts with `key_prefix`."""
+    rows = await session.exec(
+        select(OB)
+        .where(col(OB.status).in_([str(s) for s in DONE]))
+        .where(col(OB.kind) == str(kind))
+        .where(col(OB.dedupe_key).startswith(key_prefix))
+        .where(col(OB.sent_at) >= since)
+    )
+    return list(rows.all())
+
+
+async def plan_message(
+    session: AsyncSession, *, dedupe_key: str, due_at: datetime, now: datetime, **values: Any
+) -> str:
+    """Write a planned message, or move it if still queued and its plan changed.
+
+    Return "added", "moved" or "kept". The planned due time is kept in meta["planned"], so a
+    row deferred by quiet hours is not dragged back by the next planning pass.
+    """
+    planned = due_at.isoformat()
+    meta = {**(values.pop("meta", None) or {}), "planned": planned}
+    if await enqueue(session, dedupe_key=dedupe_key, due_at=due_at, now=now, meta=meta,
+                     **values):
+        return "added"
+    row = (await session.exec(select(OB).where(OB.dedupe_key == dedupe_key))).first()
+    if row is None or row.status != OutboxStatus.QUEUED:
+        return "kept"
+    if (row.meta or {}).get("planned") == planned and row.body == values.get("body"):
+        return "kept"
+    row.due_at, row.meta, row.updated_at = due_at, meta, now
+    row.not_after = values.get("not_after", row.not_after)
+    row.body = values.get("body", row.body)
+    session.add(row)
+    return "moved"
+
+
+async def cancel_reminders_for(
+    session: AsyncSession, *, participant_id: int, keep_offsets: list[int], now: datetime
+) -> int:
+    """Cancel a person's queued meeting reminders whose offset they no longer want."""
+    rows = await queued(session, kinds=(MessageKind.REMINDER,), key_prefix="rem:")
+    drop = [r for r in rows if r.participant_id == participant_id
+            and (r.meta or {}).get("offset") not in keep_offsets]
+    return await cancel_and_free(session, drop, reason="reminder choice changed", now=now)
+
+
+async def latest_followup(
+    session: AsyncSession, *, participant_id: int, now: datetime
+) -> OutboundMessage | None:
+    """Return the newest "did you make it?" sent to this person in the last week."""
+    rows = await session.exec(
+        select(OB)
+        .where(OB.participant_id == participant_id)
+        .where(col(OB.kind) == str(MessageKind.FOLLOWUP))
+        .where(col(OB.status).in_([str(s) for s in DONE]))
+        .where(col(OB.sent_at) >= now - timedelta(days=7))
+        .order_by(col(OB.sent_at).desc())
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def attendance_for(
+    session: AsyncSession, *, participant_id: int, meeting_id: int, occurrence: datetime
+) -> AttendanceRecord | None:
+    """Return the answer already given for one meeting occurrence, if any."""
+    rows = await session.exec(
+        select(AttendanceRecord)
+        .where(AttendanceRecord.participant_id == participant_id)
+        .where(AttendanceRecord.meeting_id == meeting_id)
+        .where(AttendanceRecord.occurrence_start == occurrence)
+    )
+    return rows.first()
+
+
+async def meeting_by_slug(session: AsyncSession, slug: str) -> Meeting | None:
+    """Return the meeting with this slug."""
+    return (await session.exec(select(Meeting).where(Meeting.slug == slug))).first()
+
+
+async def subscriber_ids(session: AsyncSession, meeting_id: int) -> list[int]:
+    """Return the ids of participants who chose a meeting."""
+    rows = await session.exec(
+        select(MeetingSubscription.participant_id)
+        .where(MeetingSubscription.meeting_id == meeting_id)
+    )
+    return list(rows.all())
+
+
+async def located_participants(session: AsyncSession) -> list[tuple[int, float, float]]:
+    """Return (id, lat, lon) of active participants whose release area is known."""
+    rows = await session.exec(
+        select(Participant.id, Participant.release_lat, Participant.release_lon)
+        .where(col(Participant.status) == ParticipantStatus.ACTIVE)
+        .where(col(Participant.release_lat).is_not(None))
+        .where(col(Participant.release_lon).is_not(None))
+    )
+    return [(i, la, lo) for i, la, lo in rows.all() if i is not None]
+
+
+async def region_ids(session: AsyncSession, region: str) -> list[int]:
+    """Return the ids of active participants in a region (any case)."""
+    from sqlalchemy import func
+
+    rows = await session.exec(
+        select(Participant.id)
+        .where(col(Participant.status) == ParticipantStatus.ACTIVE)
+        .where(func.lower(Participant.region) == region.strip().lower())
+    )
+    return [i for i in rows.all() if i is not None]
