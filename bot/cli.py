@@ -21,6 +21,8 @@ app.add_typer(db_app, name="db")
 
 
 def _register_subapps() -> None:
+    if any(group.name == "meetings" for group in app.registered_groups):
+        return
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged
