@@ -38,7 +38,9 @@ logger = logging.getLogger(__name__)
 RADII_MILES = (3, 5, 10, 15, 25, 50, 100, 200, 400, 800, 1600, 3200, 12500)
 NEAR_ENOUGH_MILES = 25.0  # fewer than `limit` meetings this close: offer online ones too
 ONLINE_ALONGSIDE = 2
-EXTRA_CANDIDATES = 5  # haversine and geodesic can swap near-ties, so re-rank a few more
+EXTRA_CANDIDATES = 5  # clock changes can swap the order of online meetings; re-rank a few more
+KM_PER_MILE = 1.609344
+_GEODESIC = geodesic()  # reused: building one per call costs more than the distance
 DAY_FILTERS = ("today", "tomorrow")
 
 
@@ -128,29 +130,38 @@ async def _nearest_in_person(
     for radius in map(float, RADII_MILES):
         idx = index.box(lat, lon, radius)
         idx = idx[days.mask(pts, idx)]
-        dist = index.haversine(lat, lon, idx)
+        dist = index.miles(lat, lon, idx)
         inside = dist <= radius
         if int(inside.sum()) >= need or radius == RADII_MILES[-1]:
             chosen, miles = idx[inside], dist[inside]
             break
-    take = min(chosen.size, need + EXTRA_CANDIDATES)
-    order = np.argpartition(miles, take - 1)[:take] if 0 < take < chosen.size else np.arange(take)
-    ids = [int(i) for i in pts.ids[chosen[order]]]
-    found = await _fetch(session, ids)
+    order = np.argsort(miles, kind="stable")
     hits: list[MeetingHit] = []
-    for mid in ids:
-        meeting = found.get(mid)
-        if meeting is None or not offerable_in_person(meeting):
-            invalidate_index(session)  # changed since the index was built
-            continue
-        start = next_occurrence(meeting, now)
-        if not _passes_day(meeting, start, now, tz, days):
-            continue
-        assert meeting.lat is not None and meeting.lon is not None
-        distance = geodesic((lat, lon), (meeting.lat, meeting.lon)).miles
-        hits.append(MeetingHit(meeting, distance, start, directions_url(meeting.lat, meeting.lon)))
-    hits.sort(key=lambda h: (h.distance_miles, h.next_start or now + timedelta(days=8)))
-    return hits, radius
+    # Usually one round trip; more only if meetings changed since the index was built.
+    for start in range(0, order.size, need):
+        batch = order[start : start + need]
+        ids = [int(i) for i in pts.ids[chosen[batch]]]
+        found = await _fetch(session, ids)
+        for mid, estimate in zip(ids, miles[batch], strict=True):
+            meeting = found.get(mid)
+            if meeting is None or not offerable_in_person(meeting):
+                invalidate_index(session)  # changed since the index was built
+                continue
+            begins = next_occurrence(meeting, now)
+            if not _passes_day(meeting, begins, now, tz, days):
+                continue
+            assert meeting.lat is not None and meeting.lon is not None
+            url = directions_url(meeting.lat, meeting.lon)
+            hits.append(MeetingHit(meeting, float(estimate), begins, url))
+        if len(hits) >= need:
+            break
+    shown, extra = hits[: need - 1], hits[need - 1 : need]  # the extra only says "there is more"
+    for hit in shown:
+        assert hit.meeting.lat is not None and hit.meeting.lon is not None
+        km = _GEODESIC.measure((lat, lon), (hit.meeting.lat, hit.meeting.lon))
+        hit.distance_miles = km / KM_PER_MILE
+    shown.sort(key=lambda h: (h.distance_miles, h.next_start or now + timedelta(days=8)))
+    return shown + extra, radius
 
 
 async def _soonest_online(

@@ -32,7 +32,9 @@ from storage.models.meetings import Access, Meeting, MeetingStatus
 
 logger = logging.getLogger(__name__)
 
-EARTH_MILES = 3958.7613
+WGS84_A = 6378137.0
+WGS84_F = 1 / 298.257223563
+METRES_PER_MILE = 1609.344
 MILES_PER_DEGREE_LAT = 69.05
 WEEK_MINUTES = 7 * 24 * 60
 NO_TIME = -1
@@ -92,14 +94,21 @@ class MeetingIndex:
             idx = idx[diff <= dlon]
         return idx
 
-    def haversine(self, lat: float, lon: float, idx: np.ndarray) -> np.ndarray:
-        """Return great-circle miles from (lat, lon) to the given in-person meetings."""
+    def miles(self, lat: float, lon: float, idx: np.ndarray) -> np.ndarray:
+        """Return miles on the WGS84 ellipsoid (Lambert's formula: within metres of geodesic)."""
         pts = self.in_person
-        p1, p2 = np.radians(lat), np.radians(pts.lat[idx])
-        dphi = p2 - p1
+        b1 = np.arctan((1 - WGS84_F) * np.tan(np.radians(lat)))
+        b2 = np.arctan((1 - WGS84_F) * np.tan(np.radians(pts.lat[idx])))
         dlam = np.radians(pts.lon[idx] - lon)
-        a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlam / 2) ** 2
-        return 2 * EARTH_MILES * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        h = np.sin((b2 - b1) / 2) ** 2 + np.cos(b1) * np.cos(b2) * np.sin(dlam / 2) ** 2
+        sigma = 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+        p, q = (b1 + b2) / 2, (b2 - b1) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = (sigma - np.sin(sigma)) * np.sin(p) ** 2 * np.cos(q) ** 2 / np.cos(sigma / 2) ** 2
+            y = (sigma + np.sin(sigma)) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.sin(sigma / 2) ** 2
+            metres = WGS84_A * (sigma - WGS84_F / 2 * (x + y))
+        metres = np.where(sigma > 1e-12, metres, 0.0)
+        return np.nan_to_num(metres, nan=WGS84_A * sigma) / METRES_PER_MILE
 
     def week_minutes_now(self, now: datetime) -> np.ndarray:
         """Return, per zone, minutes since local Monday 00:00 at `now`."""
