@@ -1,0 +1,221 @@
+"""Erase a participant's personal data (DELETE), keeping only anonymous counts.
+
+What goes: the name (blanked), phone number, release postcode and location, every channel
+identity (phone number, Telegram chat id), link codes, the body of every message they sent
+or were sent, the address of every message row to them, all text in tool entries and
+check-ins, plan goals, key contacts, appointments, chosen meetings, conversation state,
+and audit rows of failed link attempts from their addresses. Everything queued is cancelled.
+
+What stays, with no way back to the person: the participant row (status `deleted`, name
+blank, release date cut to the month, prison and region kept), numbers in urge logs and
+check-ins, attendance records, crisis events (time and category only) and audit events.
+
+The confirmation: "your data is erased" must still reach the address that the erasure just
+removed. The conversation engine writes that reply to the outbox after the erasure, so it
+is the one row left holding the address and body, and only until it is sent (or fails or
+expires). The dispatcher calls `scrub_sent_rows` after each send to a deleted participant,
+and the worker may sweep with `scrub_deleted_rows`, which blank those last rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.errors import NotFound
+from storage.models import (
+    AftercarePlan,
+    Appointment,
+    AuditEvent,
+    ChannelIdentity,
+    CheckIn,
+    ConversationState,
+    InboundMessage,
+    KeyContact,
+    LinkCode,
+    MeetingSubscription,
+    OutboundMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+    ToolEntry,
+)
+from storage.participants import audit, hash_address
+
+# Rows a dispatcher may be sending right now keep their address until it has finished.
+_IN_FLIGHT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure did (counts only)."""
+
+    cancelled: int = 0
+    outbound_scrubbed: int = 0
+    inbound_scrubbed: int = 0
+    tool_entries: int = 0
+    checkins: int = 0
+    rows_deleted: int = 0
+
+
+def _numbers_only(data: Any) -> Any:
+    """Keep the numbers of a tool entry's data and drop every piece of text."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {}
+
+
+def _blank(row: OutboundMessage, now: datetime) -> None:
+    row.address = ""
+    row.body = ""
+    row.choices = None
+    row.meta = None
+    row.updated_at = now
+
+
+async def _scrub_outbox(
+    session: AsyncSession, participant_id: int, addresses: set[tuple[str, str]], now: datetime
+) -> tuple[int, int]:
+    mine = [OutboundMessage.participant_id == participant_id]
+    mine += [and_(OutboundMessage.channel == channel, OutboundMessage.address == address)
+             for channel, address in addresses]
+    rows = (await session.exec(select(OutboundMessage).where(or_(*mine)))).all()
+    cancelled = scrubbed = 0
+    for row in rows:
+        if row.status == OutboxStatus.QUEUED:
+            row.status = OutboxStatus.CANCELLED
+            row.error = "participant deleted their data"
+            cancelled += 1
+        if row.status != OutboxStatus.SENDING:
+            _blank(row, now)
+            scrubbed += 1
+        session.add(row)
+    return cancelled, scrubbed
+
+
+async def _scrub_inbound(
+    session: AsyncSession, participant_id: int, identities: list[ChannelIdentity]
+) -> int:
+    # The message that linked an address was written before the link existed, so it has no
+    # participant id; it shares its channel and timestamp with the identity it created.
+    mine = [InboundMessage.participant_id == participant_id]
+    mine += [and_(col(InboundMessage.participant_id).is_(None),
+                  InboundMessage.channel == i.channel,
+                  InboundMessage.received_at == i.linked_at) for i in identities]
+    result = await session.exec(
+        update(InboundMessage).where(or_(*mine)).values(body=None)  # type: ignore[call-overload]
+    )
+    return int(result.rowcount or 0)
+
+
+async def erase_participant(
+    session: AsyncSession, *, participant_id: int, now: datetime
+) -> ErasureReport:
+    """Erase a participant's personal data and cancel their queue; the caller commits."""
+    p = await session.get(Participant, participant_id)
+    if p is None:
+        raise NotFound(f"participant {participant_id}")
+    report = ErasureReport()
+    identities = list((await session.exec(
+        select(ChannelIdentity).where(ChannelIdentity.participant_id == participant_id))).all())
+    addresses = {(str(i.channel), i.address) for i in identities}
+    if p.phone:
+        addresses.add(("sms", p.phone))
+    report.cancelled, report.outbound_scrubbed = await _scrub_outbox(
+        session, participant_id, addresses, now)
+    report.inbound_scrubbed = await _scrub_inbound(session, participant_id, identities)
+
+    entries = (await session.exec(
+        select(ToolEntry).where(ToolEntry.participant_id == participant_id))).all()
+    for entry in entries:
+        entry.data = _numbers_only(entry.data)
+        entry.updated_at = now
+        session.add(entry)
+    report.tool_entries = len(entries)
+    checkins = (await session.exec(
+        select(CheckIn).where(CheckIn.participant_id == participant_id))).all()
+    for checkin in checkins:
+        checkin.note = None
+        session.add(checkin)
+    report.checkins = len(checkins)
+    plan = (await session.exec(
+        select(AftercarePlan).where(AftercarePlan.participant_id == participant_id))).first()
+    if plan is not None:
+        plan.goals = []
+        plan.updated_at = now
+        session.add(plan)
+
+    for model in (KeyContact, Appointment, MeetingSubscription, LinkCode):
+        for row in (await session.exec(
+                select(model).where(model.participant_id == participant_id))).all():
+            await session.delete(row)
+            report.rows_deleted += 1
+    for identity in identities:
+        await session.delete(identity)
+        report.rows_deleted += 1
+    actors = [f"address:{hash_address(f'{channel}:{address}')}" for channel, address in addresses]
+    if actors:
+        result = await session.exec(
+            delete(AuditEvent).where(col(AuditEvent.actor).in_(actors))  # type: ignore[call-overload]
+        )
+        report.rows_deleted += int(result.rowcount or 0)
+
+    state = await session.get(ConversationState, participant_id)
+    if state is not None:
+        state.flow, state.step, state.data, state.updated_at = "menu", "", {}, now
+        session.add(state)
+    p.display_name = ""
+    p.phone = None
+    p.release_postcode = None
+    p.release_lat = p.release_lon = None
+    p.release_date = date(p.release_date.year, p.release_date.month, 1)
+    p.staff_review_consent = False
+    p.reminder_offsets = []
+    p.status = ParticipantStatus.DELETED
+    p.deleted_at = p.updated_at = now
+    session.add(p)
+    await audit(session, actor=f"participant:{participant_id}", action="erase", now=now,
+                participant_id=participant_id,
+                detail={"cancelled": report.cancelled, "deleted_rows": report.rows_deleted})
+    await session.flush()
+    return report
+
+
+async def scrub_sent_rows(session: AsyncSession, participant_id: int) -> int:
+    """Blank address and body of finished outbox rows of a deleted participant; say how many."""
+    p = await session.get(Participant, participant_id)
+    if p is None or p.status != ParticipantStatus.DELETED:
+        return 0
+    rows = (await session.exec(
+        select(OutboundMessage)
+        .where(OutboundMessage.participant_id == participant_id)
+        .where(col(OutboundMessage.status).not_in(_IN_FLIGHT))
+        .where(or_(OutboundMessage.address != "", OutboundMessage.body != ""))
+    )).all()
+    for row in rows:
+        _blank(row, p.deleted_at or row.updated_at)
+        session.add(row)
+    return len(rows)
+
+
+async def scrub_deleted_rows(session: AsyncSession) -> int:
+    """Blank finished outbox rows of every deleted participant (a periodic sweep)."""
+    ids = (await session.exec(
+        select(OutboundMessage.participant_id)
+        .join(Participant, Participant.id == OutboundMessage.participant_id)  # type: ignore[arg-type]
+        .where(Participant.status == ParticipantStatus.DELETED)
+        .where(col(OutboundMessage.status).not_in(_IN_FLIGHT))
+        .where(OutboundMessage.address != "")
+        .distinct()
+    )).all()
+    total = 0
+    for pid in ids:
+        if pid is not None:
+            total += await scrub_sent_rows(session, pid)
+    return total
