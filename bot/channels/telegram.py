@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from storage.db import session_scope
 from storage.models import IdentityStatus
 
 logger = logging.getLogger(__name__)
+# Opt in to PTB 23's time periods as timedelta now: without it PTB 22 warns on every RetryAfter.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

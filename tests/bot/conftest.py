@@ -64,11 +64,17 @@ class Stack:
     engine: AsyncEngine
     settings: Settings
     tg_app: Any
-    extra: dict[str, Any] = field(default_factory=dict)
+    sim: SimClock = field(default_factory=SimClock)  # the rate limiter's clock
+
+    def pause(self, seconds: float = 5.0) -> None:
+        """Let time pass between a person's messages (as it does while they type)."""
+        self.clock.advance(seconds=seconds)
+        self.sim.advance(seconds)
 
     async def telegram_update(self, update: dict[str, Any], *, secret: str | None = None
                               ) -> httpx.Response:
         """Post an update to our webhook as Telegram does."""
+        self.pause()
         return await self.client.post("/telegram/webhook", json=update, headers={
             SECRET_HEADER: WEBHOOK_SECRET if secret is None else secret})
 
@@ -89,6 +95,7 @@ class Stack:
     async def sms(self, text: str, number: str = PHONE) -> list[str]:
         """Send an SMS; return what the phone receives next."""
         before = len(self.twilio.seen(number))
+        self.pause()
         response = await self.twilio.text_from(number, text)
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("text/xml")
@@ -125,14 +132,15 @@ async def stack(engine: AsyncEngine, clock: Clock) -> AsyncIterator[Stack]:
                                transport=httpx.ASGITransport(telegram.app))
     await tg_app.initialize()
     senders = {"sms": sms_sender, "telegram": TelegramSender(tg_app.bot)}
+    sim = SimClock()
     app = create_app(settings, engine, senders=senders, telegram_app=tg_app, clock=clock,
-                     limiter=RateLimiter(clock=SimClock()))
+                     limiter=RateLimiter(clock=sim))
     tg_app.bot_data["runtime"] = app.state.channels
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=PUBLIC)
     twilio.client = client
     try:
         yield Stack(app, client, twilio, telegram, FakeTelegramUser(telegram, CHAT_ID, "Sam"),
-                    clock, engine, settings, tg_app)
+                    clock, engine, settings, tg_app, sim)
     finally:
         await client.aclose()
         await sms_sender.aclose()

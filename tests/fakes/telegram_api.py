@@ -55,6 +55,7 @@ class FakeTelegram:
     failures: list[dict[str, Any]] = field(default_factory=list)  # next sendMessage answers
     pending_updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    delivered: list[dict[str, Any]] = field(default_factory=list)  # sendMessage that worked
     _message_ids: Any = field(default_factory=lambda: itertools.count(1001))
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,7 +74,7 @@ class FakeTelegram:
     def seen(self, chat_id: int) -> list[str]:
         """Return each message a person in this chat would read, buttons shown in brackets."""
         out = []
-        for params in self.called("sendMessage"):
+        for params in self.delivered:
             if params.get("chat_id") != chat_id:
                 continue
             text = visible_text(params["text"])
@@ -183,6 +184,7 @@ class FakeTelegram:
         if markup and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         self.messages[(chat_id, message["message_id"])] = message
+        self.delivered.append(params)
         return {"ok": True, "result": message}
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> dict[str, Any]:
