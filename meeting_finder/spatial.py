@@ -1,8 +1,9 @@
 """An in-memory index of offerable meetings: sorted latitudes plus numpy haversine.
 
-The index is rebuilt when a cheap version check on the meeting table (row count, max id,
-max updated) changes. On big tables that check is throttled to a few seconds, so other
-processes' edits show up within that time; writers in this process call `invalidate_index()`.
+The index is rebuilt when a version check on the meeting table (row count, max id, max
+updated) changes. From BIG_TABLE meetings that check (a table scan) runs at most every
+BIG_TABLE_CHECK_SECONDS, so other processes' edits show up within that time; writers in
+this process call `invalidate_index()`.
 Search results are always re-read from the database and re-checked, so a stale index can
 only miss a brand-new meeting for a moment, never offer a stopped one.
 """
@@ -38,8 +39,8 @@ METRES_PER_MILE = 1609.344
 MILES_PER_DEGREE_LAT = 69.05
 WEEK_MINUTES = 7 * 24 * 60
 NO_TIME = -1
-CHEAP_CHECK_SECONDS = 0.002  # a version check faster than this runs on every search
-MAX_CHECK_INTERVAL = 5.0
+BIG_TABLE = 20_000  # from this many meetings the version check (a table scan) is throttled
+BIG_TABLE_CHECK_SECONDS = 2.0
 
 
 @dataclass
@@ -156,10 +157,8 @@ async def get_index(session: AsyncSession) -> MeetingIndex:
     index = _indexes.get(key)
     started = clock.perf_counter()
     if index is not None and not index.stale:
-        interval = 0.0 if index.check_cost < CHEAP_CHECK_SECONDS else min(
-            index.check_cost * 200, MAX_CHECK_INTERVAL
-        )
-        if interval and started - index.checked_at < interval:
+        big = int(index.version[0] or 0) >= BIG_TABLE
+        if big and started - index.checked_at < BIG_TABLE_CHECK_SECONDS:
             return index
     version = await _version(session)
     cost = clock.perf_counter() - started

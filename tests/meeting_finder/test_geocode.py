@@ -130,7 +130,7 @@ def test_hostile_input_only_raises_place_not_found(text: str) -> None:
         pass
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=300))
 def test_any_text_resolves_or_raises_place_not_found(text: str) -> None:
     try:
