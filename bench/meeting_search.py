@@ -1,6 +1,6 @@
 """Benchmark nearest-meeting search at 100,000 meetings against a brute-force geodesic scan.
 
-Run: .venv/bin/python bench/meeting_search.py [--meetings 100000] [--queries 1000] [--brute 10]
+Run: .venv/bin/python bench/meeting_search.py [--meetings 100000] [--queries 1000] [--brute 5]
 """
 
 from __future__ import annotations
@@ -116,6 +116,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--meetings", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1_000)
-    parser.add_argument("--brute", type=int, default=10)
+    parser.add_argument("--brute", type=int, default=5)
     args = parser.parse_args()
     asyncio.run(main(args.meetings, args.queries, args.brute))
