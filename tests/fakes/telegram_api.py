@@ -60,10 +60,14 @@ class FakeTelegram:
     _new_update: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
+    def routes(self) -> list[Route]:
+        """Return the route serving `/bot<token>/<method>`."""
+        return [Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])]
+
+    @property
     def app(self) -> Starlette:
-        """Return the ASGI app serving `/bot<token>/<method>`."""
-        return Starlette(routes=[Route("/bot{token}/{method}", self._endpoint,
-                                       methods=["GET", "POST"])])
+        """Return the ASGI app serving the Bot API."""
+        return Starlette(routes=self.routes)
 
     # What tests and the control endpoints read --------------------------------------------
 

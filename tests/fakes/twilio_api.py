@@ -7,6 +7,7 @@ exactly as Twilio signs them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import math
@@ -64,14 +65,20 @@ class FakeTwilio:
     landlines: set[str] = field(default_factory=set)  # 21614
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next creates
     network_replies: list[dict[str, Any]] = field(default_factory=list)  # Twilio's own texts
+    auto_deliver: float | None = None  # report "delivered" this many seconds after a send
     _counter: Any = field(default_factory=lambda: itertools.count(1))
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def routes(self) -> list[Route]:
+        """Return the routes of the Messages resource."""
+        return [Route(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create,
+                      methods=["POST"])]
 
     @property
     def app(self) -> Starlette:
         """Return the ASGI app serving the Messages resource."""
-        return Starlette(routes=[Route(
-            f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create,
-            methods=["POST"])])
+        return Starlette(routes=self.routes)
 
     def fail_next(self, code: int, *, retry_after: int | None = None) -> None:
         """Make the next Messages create fail with this Twilio error code."""
@@ -127,6 +134,10 @@ class FakeTwilio:
         }
         self.messages.append({**message, "n": next(self._counter),
                               "status_callback": form.get("StatusCallback")})
+        if self.auto_deliver is not None and form.get("StatusCallback"):
+            task = asyncio.create_task(self._deliver_later(sid, self.auto_deliver))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return JSONResponse(message, status_code=201)
 
     # Playing the network: posts to our app, signed as Twilio signs them -------------------
@@ -160,6 +171,10 @@ class FakeTwilio:
             "AccountSid": self.account_sid, "From": number, "ApiVersion": API_VERSION,
         }
         return await self._post_signed(self.webhook_url, params)
+
+    async def _deliver_later(self, sid: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        await self.report(sid, "delivered")
 
     def _network_reply(self, number: str, body: str) -> None:
         self.network_replies.append({"to": number, "body": body, "n": next(self._counter)})
