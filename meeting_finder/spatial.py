@@ -1,4 +1,4 @@
-"""An in-memory index of offerable meetings: sorted latitudes plus numpy haversine.
+"""An in-memory index of offerable meetings: sorted latitudes plus numpy ellipsoidal distances.
 
 The index is rebuilt when a version check on the meeting table (row count, max id, max
 updated) changes. From BIG_TABLE meetings that check (a table scan) runs at most every
