@@ -10,7 +10,7 @@ from handlers.types import Choice, Reply
 
 SKIP_WORDS = frozenset({"SKIP", "PASS", "S"})
 BACK_WORDS = frozenset({"BACK", "B", "PREVIOUS", "PREV"})
-_NUMBER = re.compile(r"(?<![\d.])(\d{1,2})(?![\d.])")
+_NUMBER = re.compile(r"(?<![\d.\-])(\d{1,2})(?![\d.])")
 _WORDS = {"ZERO": 0, "NONE": 0, "ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5,
           "SIX": 6, "SEVEN": 7, "EIGHT": 8, "NINE": 9, "TEN": 10}
 NOTE_MAX = 300  # longest free-text answer kept
