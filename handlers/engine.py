@@ -14,6 +14,7 @@ from handlers import safety
 from handlers.conversation import Conversation
 from handlers.errors import BadInput
 from handlers.linking import first_contact, handle_consent
+from handlers.meetings import find_meetings
 from handlers.registry import FLOWS, KEYWORDS
 from handlers.textin import (
     MAX_LEN,
@@ -111,6 +112,8 @@ async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
         if word == "HELP":
             return [Reply(t("help.text"))]
         return await handle_consent(conv, word or text.upper())
+    if conv.inbound.location is not None:
+        return await find_meetings(conv, "")
     if not text:
         return [Reply(t("unknown.empty"))]
     if len(text) > MAX_LEN:

@@ -79,8 +79,9 @@ def format_hits(hits: list[MeetingHit], start: int, now: datetime) -> list[str]:
     for n, hit in enumerate(hits, start=start):
         m = hit.meeting
         if hit.distance_miles is None:
+            how = f"dial {_short(m.conference_phone, 24)}" if m.conference_phone else "online"
             lines.append(t("meetings.line_online", n=n, name=_display_name(m),
-                           when=_when(hit.next_start, now)))
+                           when=_when(hit.next_start, now), how=how))
         else:
             lines.append(t("meetings.line", n=n, name=_display_name(m),
                            when=_when(hit.next_start, now),

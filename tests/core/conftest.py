@@ -57,10 +57,11 @@ def say(engine: AsyncEngine) -> Say:
 
     async def _say(text: str, *, channel: str = "sms", address: str = PHONE,
                    now: datetime = NOW, provider_id: str | None = None,
-                   payload: str | None = None) -> list[str]:
+                   payload: str | None = None,
+                   location: tuple[float, float] | None = None) -> list[str]:
         pid = provider_id or f"test-{next(counter)}"
         inbound = Inbound(channel=channel, address=address, text=text, provider_id=pid,
-                          received_at=now, payload=payload)
+                          received_at=now, payload=payload, location=location)
         async with session_scope(engine) as session:
             result = await handle_inbound(session, inbound, EngineContext(now=now))
         async with session_scope(engine) as session:

@@ -87,3 +87,26 @@ async def test_unknown_place_gets_did_you_mean(enrolled: Enrolled, demo_meetings
     assert "Did you mean" in text and "Stoke-on-Trent" in text
     (text,) = await say("MEETINGS qqqqqqq")
     assert "could not find" in text and "postcode" in text
+
+
+async def test_shared_location_finds_meetings_near_it(
+    enrolled: Enrolled, demo_meetings: int, say: Say
+) -> None:
+    await say("hi", channel="telegram", address="42", payload=None)  # stranger first
+    await say(enrolled.code, channel="telegram", address="42")
+    await say("YES", channel="telegram", address="42")
+    asked = await say("MEETINGS", channel="telegram", address="42")
+    assert asked and "Meetings near" in asked[0]  # release area known
+    # Edinburgh city centre shared as a location
+    (text,) = await say("", channel="telegram", address="42", location=(55.9533, -3.1883))
+    assert "Edinburgh" in text
+    assert _miles(text)[0] < 5
+
+
+async def test_online_lists_dial_in_for_basic_phones(
+    enrolled: Enrolled, demo_meetings: int, say: Say
+) -> None:
+    await _ready(say)
+    (text,) = await say("ONLINE")
+    assert "Online meetings:" in text
+    assert "online" in text or "dial" in text
