@@ -1,12 +1,13 @@
-"""Fixtures for the tools: a person who talks to the engine, with a fresh engine per message.
+"""Fixtures for the tools: a person who talks to the conversation engine.
 
-Every message opens a new database engine and session, so nothing but the database carries
-a conversation from one message to the next: each step is, in effect, after a restart.
+Every message gets a new session, so nothing but the database carries a conversation from
+one message to the next; `Person.restart()` goes further and builds a new database engine,
+as a restarted process would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,12 +28,21 @@ class Person:
     """A participant on one channel, talking to a freshly started engine each time."""
 
     db_url: str
+    engine: AsyncEngine
     channel: str
     address: str
     participant_id: int
     now: datetime = NOW
     last: list[OutboundMessage] = field(default_factory=list)
+    owned: list[AsyncEngine] = field(default_factory=list)
     _n: int = 0
+
+    async def restart(self) -> None:
+        """Drop the database engine and build a new one, as a restarted process would."""
+        for old in self.owned:
+            await old.dispose()
+        self.engine = make_engine(self.db_url)
+        self.owned = [self.engine]
 
     async def say(self, text: str = "", *, payload: str | None = None,
                   now: datetime | None = None) -> list[str]:
@@ -41,18 +51,14 @@ class Person:
         inbound = Inbound(channel=self.channel, address=self.address, text=text,
                           payload=payload, received_at=now or self.now,
                           provider_id=f"{self.channel}-{self.participant_id}-{self._n}")
-        engine = make_engine(self.db_url)
-        try:
-            async with session_scope(engine) as session:
-                result = await handle_inbound(session, inbound, EngineContext(now=now or self.now))
-            async with session_scope(engine) as session:
-                rows = await session.exec(
-                    select(OutboundMessage)
-                    .where(col(OutboundMessage.dedupe_key).in_(result.outbox_keys))
-                    .order_by(col(OutboundMessage.id)))
-                self.last = list(rows.all())
-        finally:
-            await engine.dispose()
+        async with session_scope(self.engine) as session:
+            result = await handle_inbound(session, inbound, EngineContext(now=now or self.now))
+        async with session_scope(self.engine) as session:
+            rows = await session.exec(
+                select(OutboundMessage)
+                .where(col(OutboundMessage.dedupe_key).in_(result.outbox_keys))
+                .order_by(col(OutboundMessage.id)))
+            self.last = list(rows.all())
         return [r.body for r in self.last]
 
     def offered(self) -> list[str]:
@@ -77,31 +83,32 @@ class Person:
 
     async def state(self) -> ConversationState:
         """Return the stored conversation state."""
-        engine = make_engine(self.db_url)
-        try:
-            async with session_scope(engine) as session:
-                state = await session.get(ConversationState, self.participant_id)
-                assert state is not None
-                return state
-        finally:
-            await engine.dispose()
+        async with session_scope(self.engine) as session:
+            state = await session.get(ConversationState, self.participant_id)
+            assert state is not None
+            return state
 
 
 MakePerson = Callable[..., Awaitable[Person]]
 
 
 @pytest.fixture
-def make_person(engine: AsyncEngine, db_url: str) -> MakePerson:
-    """Return a factory of enrolled, linked, consented people on a channel."""
+async def make_person(engine: AsyncEngine, db_url: str) -> AsyncIterator[MakePerson]:
+    """Yield a factory of enrolled, linked, consented people on a channel."""
+    people: list[Person] = []
 
     async def _make(channel: str = "sms", **kwargs: Any) -> Person:
         address = kwargs.pop("address", None) or (PHONE if channel == "sms" else TELEGRAM_ID)
         async with session_scope(engine) as session:
             p = await enrolled_participant(session, channel=channel, address=address, **kwargs)
         assert p.id is not None
-        return Person(db_url, channel, address, p.id)
+        people.append(Person(db_url, engine, channel, address, p.id))
+        return people[-1]
 
-    return _make
+    yield _make
+    for person in people:
+        for own in person.owned:
+            await own.dispose()
 
 
 @pytest.fixture(params=["sms", "telegram"])

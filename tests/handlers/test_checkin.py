@@ -40,6 +40,7 @@ async def test_full_checkin_on_each_channel(engine: AsyncEngine, person: Person)
     first = await person.say("CHECKIN")
     assert "mood" in first[0]
     assert "cravings" in (await person.rate(6))[0]
+    await person.restart()
     assert "one line" in (await person.rate(4))[0]
     done = await person.say("Slept well for once")
     # Released 12 Nov; today is 26 Nov.

@@ -74,7 +74,7 @@ async def _fill_a_life(engine: AsyncEngine, sms: Person) -> Person:
                                 place="Longton probation office"))
         session.add(AttendanceRecord(participant_id=pid, meeting_id=meeting.id,
                                      outcome=AttendanceOutcome.ATTENDED, hours=1.5))
-    tg = Person(sms.db_url, "telegram", TELEGRAM_ID, pid)
+    tg = Person(sms.db_url, engine, "telegram", TELEGRAM_ID, pid)
     assert "did not work" in (await tg.say("ZZZZZ-ZZZZZ"))[0]  # a typo first
     assert (await tg.say(code))[0].startswith(f"Hi {NAME}")
     await sms.say("CBA")

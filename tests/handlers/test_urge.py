@@ -42,6 +42,8 @@ async def test_full_walk_through_all_five_steps(engine: AsyncEngine, person: Per
     assert step[0].startswith("Step 1 of 5: Delay")
     assert person.offered()[:3] == ["U_NEXT", "U_SURF", "U_DONE"]
     for name in ("Escape", "Accept", "Distract", "Swap"):
+        if name == "Accept":
+            await person.restart()  # a deploy mid-walk: the next message carries on
         step = await person.choose("U_NEXT")
         assert name in step[0]
     after = await person.choose("U_NEXT")
@@ -93,7 +95,7 @@ async def test_surfing_check_back_arrives_through_the_outbox_after_15_minutes(
     assert [b for b in sender.bodies() if "Checking in" in b] == [row.body]
     if person.channel == "telegram":
         assert ("4", "4") in sender.sent[-1].choices
-    # The answer to the check-back lands back in the urge flow.
+    await person.restart()    # The answer to the check-back lands back in the urge flow.
     later = person.now + timedelta(minutes=17)
     reply = await person.say("4", now=later)
     assert "What helped most" in reply[0]
