@@ -46,6 +46,20 @@ class Gcra:
         self.tat = max(self.tat, now) + cost / self.rate
 
 
+BURST_FRACTION = 0.05  # slack for a late wake-up, paid for by running a little under the limit
+
+
+def channel_bucket(limit: float) -> Gcra:
+    """Return a bucket that never sends more than `limit` units in any one-second window.
+
+    GCRA with rate r and burst b allows at most r + b - 1 units in a second, so a burst of
+    5% (for timer jitter: a late wake-up is caught up, not lost) is paid for with r = limit -
+    b + 1.
+    """
+    burst = max(1.0, limit * BURST_FRACTION)
+    return Gcra(rate=max(limit - burst + 1.0, limit * 0.5), burst=burst)
+
+
 @dataclass
 class ChannelLimit:
     """How fast one channel may send."""
@@ -103,7 +117,9 @@ class RateLimiter:
         limit = self.limits.get(channel)
         if limit is None:
             return
-        bucket = self._channel.setdefault(channel, Gcra(rate=limit.per_second))
+        bucket = self._channel.get(channel)
+        if bucket is None:
+            bucket = self._channel[channel] = channel_bucket(limit.per_second)
         while True:
             now = self.clock.monotonic()
             wait = max(bucket.wait_for(now, cost), self.paused_for(channel))

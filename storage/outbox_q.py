@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -30,7 +30,7 @@ def _is_pg(session: AsyncSession) -> bool:
 async def expire_overdue(session: AsyncSession, *, now: datetime) -> int:
     """Mark queued rows past their not-after time expired; return how many."""
     result = await session.exec(
-        update(OB)  # type: ignore[call-overload]
+        _update()
         .where(col(OB.status) == OutboxStatus.QUEUED)
         .where(col(OB.not_after).is_not(None))
         .where(col(OB.not_after) < now)
@@ -79,7 +79,7 @@ async def claim_due(
     if _is_pg(session):
         inner = inner.with_for_update(skip_locked=True)
     result = await session.exec(
-        update(OB)  # type: ignore[call-overload]
+        _update()
         .where(col(OB.id).in_(inner.scalar_subquery()))
         .where(col(OB.status) == OutboxStatus.QUEUED)
         .values(status=OutboxStatus.SENDING, claimed_at=now, claim_token=token,
@@ -123,21 +123,35 @@ async def identities_for(
             if (str(i.channel), i.address) in wanted}
 
 
+def _update() -> Any:
+    """Return an UPDATE of the outbox that skips syncing the session (rows are re-read)."""
+    return update(OB).execution_options(synchronize_session=False)
+
+
 def _owned(row_id: int, token: str) -> Any:
     return (
-        update(OB)
+        _update()
         .where(col(OB.id) == row_id)
         .where(col(OB.claim_token) == token)
         .where(col(OB.status) == OutboxStatus.SENDING)
     )
 
 
-async def mark_inflight(session: AsyncSession, *, row_id: int, token: str, now: datetime) -> bool:
-    """Record that the row is about to go to the provider; False if the claim was lost."""
+async def mark_inflight(
+    session: AsyncSession, *, ids: Sequence[int], token: str, now: datetime
+) -> set[int]:
+    """Record that rows are about to go to the provider; return those still ours."""
+    if not ids:
+        return set()
     result = await session.exec(
-        _owned(row_id, token).values(inflight_at=now, attempts=OB.attempts + 1, updated_at=now)
+        _update()
+        .where(col(OB.id).in_(list(ids)))
+        .where(col(OB.claim_token) == token)
+        .where(col(OB.status) == OutboxStatus.SENDING)
+        .values(inflight_at=now, updated_at=now)
+        .returning(OB.id)
     )
-    return bool(result.rowcount)
+    return {r[0] for r in result.all()}
 
 
 async def mark_sent(
@@ -149,18 +163,48 @@ async def mark_sent(
     provider_id: str | None,
     segments: int | None,
     delivered: bool,
+    attempts: int | None = None,
 ) -> bool:
     """Record that the provider accepted the row."""
-    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
+    stmt = _owned(row_id, token) if token else _update().where(col(OB.id) == row_id)
     values: dict[str, Any] = {
         "status": OutboxStatus.DELIVERED if delivered else OutboxStatus.SENT,
         "provider_id": provider_id, "segments": segments, "sent_at": now, "updated_at": now,
         "claim_token": None, "error": None,
     }
+    if attempts is not None:
+        values["attempts"] = attempts
     if delivered:
         values["delivered_at"] = now
     result = await session.exec(stmt.values(**values))
     return bool(result.rowcount)
+
+
+async def mark_sent_many(
+    session: AsyncSession, *, sent: Sequence[dict[str, Any]], token: str, now: datetime
+) -> None:
+    """Record many accepted rows in one round trip (items: id, provider_id, segments,
+    delivered, attempts)."""
+    if not sent:
+        return
+    table: Any = OB.__table__  # type: ignore[attr-defined]
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .where(table.c.claim_token == token)
+        .where(table.c.status == str(OutboxStatus.SENDING))
+        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
+                segments=bindparam("b_segments"), attempts=bindparam("b_attempts"),
+                delivered_at=bindparam("b_delivered_at"), sent_at=now, updated_at=now,
+                claim_token=None, error=None)
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [
+        {"b_id": item["id"], "b_provider": item["provider_id"], "b_segments": item["segments"],
+         "b_attempts": item["attempts"],
+         "b_status": str(OutboxStatus.DELIVERED if item["delivered"] else OutboxStatus.SENT),
+         "b_delivered_at": now if item["delivered"] else None}
+        for item in sent])
 
 
 async def release(
@@ -171,13 +215,16 @@ async def release(
     now: datetime,
     due_at: datetime,
     error: str | None = None,
+    attempts: int | None = None,
 ) -> bool:
     """Put a claimed row back in the queue, due at `due_at`."""
-    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
+    stmt = _owned(row_id, token) if token else _update().where(col(OB.id) == row_id)
     values: dict[str, Any] = {"status": OutboxStatus.QUEUED, "due_at": due_at,
                               "claim_token": None, "inflight_at": None, "updated_at": now}
     if error is not None:
         values["error"] = error[:300]
+    if attempts is not None:
+        values["attempts"] = attempts
     result = await session.exec(stmt.values(**values))
     return bool(result.rowcount)
 
@@ -190,12 +237,15 @@ async def finish(
     now: datetime,
     status: OutboxStatus,
     error: str,
+    attempts: int | None = None,
 ) -> bool:
     """End a row without sending it: failed, expired or cancelled, with the reason."""
-    stmt = _owned(row_id, token) if token else update(OB).where(col(OB.id) == row_id)
-    result = await session.exec(
-        stmt.values(status=status, error=error[:300], claim_token=None, updated_at=now)
-    )
+    stmt = _owned(row_id, token) if token else _update().where(col(OB.id) == row_id)
+    values: dict[str, Any] = {"status": status, "error": error[:300], "claim_token": None,
+                              "updated_at": now}
+    if attempts is not None:
+        values["attempts"] = attempts
+    result = await session.exec(stmt.values(**values))
     return bool(result.rowcount)
 
 
@@ -205,7 +255,7 @@ async def touch_claims(
     """Renew the lease on rows this worker still holds."""
     if ids:
         await session.exec(
-            update(OB)  # type: ignore[call-overload]
+            _update()
             .where(col(OB.id).in_(list(ids)))
             .where(col(OB.claim_token) == token)
             .where(col(OB.status) == OutboxStatus.SENDING)
@@ -274,9 +324,10 @@ async def enqueue_many(
     insert = pg_insert if _is_pg(session) else sqlite_insert
     before = await count_rows(session)
     table: Any = OB.__table__  # type: ignore[attr-defined]
+    conn = await session.connection()
     for start in range(0, len(values), 2000):
         stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        await session.execute(stmt, values[start : start + 2000])
+        await conn.execute(stmt, values[start : start + 2000])
     return await count_rows(session) - before
 
 
