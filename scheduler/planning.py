@@ -94,7 +94,7 @@ async def plan_release(
     zone = zone_of(p)
     released = p.release_date
     if not (now.date() - timedelta(days=max(CHECKIN_DAYS) + 1) <= released
-            <= now.date() + HORIZON.days):
+            <= now.date() + HORIZON):
         return
     items: list[tuple[str, datetime, datetime, str]] = []
     welcome_due = at_local(released, WELCOME_AT, zone)
