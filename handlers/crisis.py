@@ -34,7 +34,7 @@ _HIGH_PLACE = (
 _VEHICLE = r"(?:train|bus|lorry|car|traffic|truck|van|tube)"
 _ATTACKER = (
     r"(?:he|she|they|someone|somebody|hes|shes|theyre|people|my ex|him|them|man|guy|friend|"
-    r"mate|partner|brother|sister|son|daughter|dad|mum)"
+    r"mate|partner|brother|sister|son|daughter|dad|mum|boyfriend|girlfriend|husband|wife)"
 )
 
 _PATTERNS: dict[str, list[str]] = {
@@ -55,6 +55,11 @@ _PATTERNS: dict[str, list[str]] = {
         r"\bblue lips\b", r"\bunconscious\b", r"\bunresponsive\b",
         r"\b(?:naloxone|narcan|nyxoid|prenoxad)\b", r"\b(?:seizure|seizing)\b",
         rf"\b{_ATTACKER} (?:has |is |s |just )?collapsed\b", r"\bfoaming at the mouth\b",
+        r"\b(?:drank|drink|drinking|drunk|swallow|swallowed|swallowing) (?:some |the |a )?"
+        r"(?:bleach|antifreeze|poison|weed ?killer|rat poison)\b",
+        r"\band (?:wont|will not|isnt|not|cant) (?:respond|responding|wake|waking)\b",
+        rf"\b{_ATTACKER} (?:is |s )?(?:not|isnt|wont|will not) (?:responding|respond)\b",
+        r"\bhaving a (?:fit|seizure)\b", r"\b(?:is|s|started|keeps) fitting\b",
     ],
     "suicide": [
         r"\bsu[ei]?[cs]{1,2}[iy]+d\w*", r"\bsuic?d(?:e|al)\b", r"\bsewer ?slide\b",
@@ -78,7 +83,7 @@ _PATTERNS: dict[str, list[str]] = {
         r"\b(?:cant|can not|cannot) (?:go on|carry on|keep going)\b(?! (?:the|a|an|holiday|"
         r"trip|my|at|to|that|this|tuesday|monday|wednesday|thursday|friday|saturday|sunday|"
         r"today|tomorrow|it|there|about|with the|course))",
-        r"\b(?:cant|can not|cannot) (?:do this|take this|take it)(?: any ?more)\b",
+        r"\b(?:cant|can not|cannot) (?:do this|take this|take it)(?: any ?more| no ?more)\b",
         r"\b(?:cant|can not|cannot) cope\b",
         r"\b(?:no|nothing|not any|aint no|isnt any|whats the) (?:point|reason|purpose) "
         r"(?:in |to |of )?(?:living|life|go on|going on|carry on|carrying on|being alive|"
@@ -89,7 +94,18 @@ _PATTERNS: dict[str, list[str]] = {
         r"dead|gone))\b",
         r"\bbe better (?:off )?without me\b",
         r"\b(?:this is|saying|final|my last) goodbye\b", r"\bgoodbye (?:forever|cruel world)\b",
-        r"\bmy last (?:message|text)\b",
+        r"\bmy last (?:message|text)\b", r"\bnoose\b",
+        r"\b(?:got|have|bought|found|tied|with|getting) (?:a |the |some )?rope\b",
+        r"\bcant live (?:like this|with myself|any ?more|with (?:it|this))\b",
+        r"\bwant(?:s)? (?:it all|everything|this|it|all this) to (?:stop|end)\b",
+        r"\b(?:no one|nobody|noone|no body) (?:would|will|d|is going to|gonna) (?:miss|care|"
+        r"notice)\b",
+        r"\b(?:im|i am|i feel like) (?:a|just a|such a) burden\b",
+        r"\bgive up on (?:life|living)\b", r"\b(?:done|finished) with (?:life|living)\b",
+        r"\bhate (?:my|me) life\b",
+        r"\b(?:going to|gonna|about to|want to|wanna) jump\b(?! (?:on|in the|the queue|"
+        r"at|for|up|over|ship|in a|into (?:bed|the shower)))",
+        r"\b(?:sleep|go to sleep) and (?:never|not) wake up\b",
         rf"\b(?:jump|jumping|jumped|throw {_SELF}|step|stepping) (?:off|from) (?:a |the |"
         rf"that |this |of )?(?:top of (?:a |the )?)?{_HIGH_PLACE}\b",
         rf"\b(?:jump|jumping|throw {_SELF}|step|stepping|walk|walking|lie|lay) (?:in front of|"
@@ -116,8 +132,11 @@ _PATTERNS: dict[str, list[str]] = {
         r"children|son|daughter|baby))\b",
         r"\b(?:going to|gonna|about to) (?:kill|stab|hurt|shoot) (?:someone|somebody)\b",
         r"\b(?:got|has|with|pulled|holding|had|waving) a (?:knife|blade|gun|machete|weapon)\b",
-        rf"\b{_ATTACKER} (?:is |are |s |re )?(?:hitting|beating|strangling|choking|attacking|"
-        rf"stabbing|following) (?:me|us)\b",
+        rf"\b{_ATTACKER} (?:is |are |s |re |keeps )?(?:hitting|beating|strangling|choking|"
+        rf"attacking|stabbing|following|hurting|kicking|punching) (?:me|us)\b",
+        r"\b(?:bleeding (?:a lot|badly|loads|everywhere)|wont stop bleeding|losing (?:a lot of )?"
+        r"blood)\b",
+        r"\b(?:need|get|call|send) (?:an |a )?ambulance\b",
         r"\b(?:being|getting|been|got|was) (?:attacked|beaten|battered|stabbed|strangled|raped|"
         r"jumped|spiked|threatened|followed)\b",
         r"\b(?:trying to|tryna|try to) (?:break|get|kick the door) in\b",
@@ -125,7 +144,7 @@ _PATTERNS: dict[str, list[str]] = {
         r"\bin danger\b", r"\b(?:not|dont feel|dont feel|never|im not|am not) safe\b",
         r"\bunsafe\b", rf"\b{_ATTACKER} (?:is |s )?(?:broke|breaking|broken|trying to get) in",
         r"\bhelp me (?:please )?(?:hes|shes|theyre|they are|he is|she is)\b",
-        r"\bcall (?:an |the )?(?:ambulance|999)\b", r"\bdomestic (?:violence|abuse)\b",
+        r"\bcall (?:the )?999\b", r"\bdomestic (?:violence|abuse)\b",
     ],
 }
 
@@ -142,7 +161,8 @@ _BENIGN = [
     r"\bdead (?:tired|good|easy|keen|funny|nice|chuffed|lucky|proud|on time|right|busy|"
     r"serious|quiet|on)\b",
     r"\b(?:phone|battery|car|laptop|charger|signal) (?:is |s |was |has )?(?:dead|dying|died)\b",
-    r"\bin danger of\b", r"\bend it with\b", r"\bshoot(?:ing)? " + _SELF + r" in the foot\b",
+    r"\bin danger of\b", r"\bend it with\b", r"\bdie (?:my|your|her|his) hair\b",
+    r"\bshoot(?:ing)? " + _SELF + r" in the foot\b",
     r"\b(?:mum|mam|mom|ma|nan|gran|nana|missus|boss|dad|wife|girlfriend|misses|sister|"
     r"brother|probation(?: officer)?|worker|teacher|landlord|partner)(?: \w+)? (?:will|ll|"
     r"would|d|is gonna|is going to|s gonna|s going to|gonna|going to) kill me (?:if|when|for)\b",

@@ -35,6 +35,12 @@ CRISIS = [
     "this is goodbye",
     "I'm going to take my own life",
     "i feel like dying",
+    "I can't live like this anymore",
+    "no one would miss me",
+    "I just want it all to stop",
+    "tied a noose in the garage",
+    "i'm a burden to everyone",
+    "I'm done with life",
     # self-harm
     "I've been self harming",
     "i cut myself again last night",
@@ -67,6 +73,10 @@ CRISIS = [
     "they are trying to break in, help",
     "i think my drink was spiked",
     "He'll kill me if he finds me",
+    "my partner keeps hurting me",
+    "he's bleeding a lot, need an ambulance",
+    "she drank bleach",
+    "he's gouching and won't respond",
 ]
 
 BENIGN = [
@@ -120,4 +130,12 @@ BENIGN = [
     "I want to live a better life",
     "life is worth living again",
     "I want to stop using",
+    "I'm going to die my hair red",
+    "sick to death of the hostel",
+    "I'm done with drink",
+    "cut my finger chopping onions",
+    "going to jump in the shower",
+    "I want this week to end",
+    "my back is killing me",
+    "killing two birds with one stone",
 ]
