@@ -12,6 +12,7 @@ from handlers.texts import t
 from handlers.types import EngineContext
 from storage.db import session_scope
 from storage.models import (
+    AuditEvent,
     CrisisEvent,
     MessageKind,
     OutboundMessage,
@@ -142,6 +143,19 @@ async def test_event_recorded_only_with_staff_review_consent(
     (event,) = await _events(engine)
     assert (event.participant_id, event.category, event.channel) == (
         yes.participant_id, "self_harm", "telegram")
+
+
+@pytest.mark.xfail(strict=True, reason="handlers/safety.record_crisis writes an AuditEvent "
+                   "with the crisis category for everyone, consented or not (reported)")
+async def test_no_crisis_record_of_any_kind_without_consent(
+    engine: AsyncEngine, make_person: MakePerson
+) -> None:
+    person = await make_person("sms")
+    await person.say("I want to hurt myself")
+    async with session_scope(engine) as session:
+        rows = (await session.exec(select(AuditEvent).where(
+            AuditEvent.participant_id == person.participant_id))).all()
+    assert not any("crisis" in r.action for r in rows)
 
 
 async def test_overdose_reply_says_what_to_do_first(make_person: MakePerson) -> None:

@@ -177,3 +177,21 @@ async def test_delete_leaves_nothing_personal_and_nothing_queued(
     # The erased number is a stranger now; it cannot re-link by being the enrolled phone.
     assert "send the code" in (await sms.say("hello"))[0]
     assert "send the code" in (await tg.say("MENU"))[0]
+
+
+async def test_periodic_sweep_blanks_the_sent_confirmation(
+    engine: AsyncEngine, make_person: MakePerson
+) -> None:
+    person = await make_person("sms", name=NAME)
+    await person.say("DELETE")
+    done = await person.say("yes")
+    assert "erased" in done[0]
+    async with session_scope(engine) as session:
+        assert await scrub_deleted_rows(session) == 0  # not sent yet: it keeps its address
+    assert await _scan(engine, [PHONE]) == [f"outboundmessage.address: {PHONE}"]
+    sender = RecordingSender("sms")
+    await dispatch(engine, {"sms": sender}, now=person.now, limiter=instant_limiter())
+    assert [m.address for m in sender.sent if m.body == done[0]] == [PHONE]
+    async with session_scope(engine) as session:
+        assert await scrub_deleted_rows(session) == 1
+    assert await _scan(engine, [NAME, PHONE]) == []

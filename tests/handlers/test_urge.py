@@ -130,6 +130,8 @@ async def test_stop_while_surfing_cancels_the_check_back(engine: AsyncEngine,
     await person.say("STOP")
     (row,) = await _followups(engine, person.participant_id)
     assert row.status == OutboxStatus.CANCELLED
+    assert (await person.state()).flow == "menu"
+    assert "messages are on again" in (await person.say("START"))[0]
 
 
 async def test_own_cba_answers_are_offered_during_an_urge(make_person: MakePerson) -> None:
