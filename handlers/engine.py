@@ -15,7 +15,7 @@ from handlers.conversation import Conversation
 from handlers.errors import BadInput
 from handlers.linking import first_contact, handle_consent
 from handlers.meetings import find_meetings
-from handlers.registry import FLOWS, KEYWORDS
+from handlers.registry import FLOWS, FREE_TEXT_FLOWS, KEYWORDS
 from handlers.textin import (
     MAX_LEN,
     START_WORDS,
@@ -126,8 +126,10 @@ async def _route(conv: Conversation, text: str) -> list[Reply]:
     head, rest = command_word(text)
     handler = KEYWORDS.get(head)
     flow = FLOWS.get(conv.state.flow) if conv.state.flow != "menu" else None
-    # A keyword always wins over a flow step, except a flow that asked for free text and
-    # got something that is not a keyword.
+    # A keyword wins over a flow step, except in a flow that asks for the person's own words:
+    # there "Save money for my kids" is an answer, and only a keyword on its own leaves.
+    if flow is not None and conv.state.flow in FREE_TEXT_FLOWS and rest:
+        handler = None
     try:
         if handler is not None:
             return await handler(conv, rest)

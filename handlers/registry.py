@@ -9,6 +9,7 @@ from handlers.conversation import Handler
 
 KEYWORDS: dict[str, Handler] = {}
 FLOWS: dict[str, Handler] = {}
+FREE_TEXT_FLOWS: set[str] = set()  # flows that take the person's own words as answers
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,13 @@ def keyword(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def flow(name: str) -> Callable[[Handler], Handler]:
+def flow(name: str, *, free_text: bool = False) -> Callable[[Handler], Handler]:
     """Register the handler that receives messages while a person is in flow `name`."""
 
     def register(func: Handler) -> Handler:
         FLOWS[name] = func
+        if free_text:
+            FREE_TEXT_FLOWS.add(name)
         return func
 
     return register

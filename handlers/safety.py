@@ -27,9 +27,10 @@ def crisis_replies(category: str) -> list[Reply]:
 
 async def record_crisis(conv: Conversation, category: str) -> None:
     """Note that crisis numbers were sent, for staff review, only where consented."""
-    if conv.participant.staff_review_consent:
-        conv.session.add(CrisisEvent(participant_id=conv.participant.id, at=conv.now,
-                                     channel=conv.channel, category=category))
+    if not conv.participant.staff_review_consent:
+        return  # no record of any kind: the numbers were sent, and that is all
+    conv.session.add(CrisisEvent(participant_id=conv.participant.id, at=conv.now,
+                                 channel=conv.channel, category=category))
     await audit(conv.session, actor="system", action="crisis_reply", now=conv.now,
                 participant_id=conv.participant.id, detail={"category": category})
 
