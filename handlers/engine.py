@@ -145,6 +145,8 @@ async def _route(conv: Conversation, text: str) -> list[Reply]:
 def _choice_payload(conv: Conversation, text: str) -> str:
     """On SMS, a bare number picks from the choices last offered."""
     choices = conv.data.get("_choices") or []
+    if conv.channel == "telegram":
+        return text  # Telegram has buttons; a typed number is the person's own answer
     if text.isdigit() and choices and 1 <= int(text) <= len(choices):
         return str(choices[int(text) - 1])
     return text

@@ -27,7 +27,7 @@ async def start_cba(conv: Conversation, args: str) -> list[Reply]:
     return [Reply(t("cba.intro")), _ask(conv, 0)]
 
 
-@flow("cba")
+@flow("cba", free_text=True)
 async def cba_step(conv: Conversation, text: str) -> list[Reply]:
     """Take one answer, SKIP or BACK."""
     at = BOXES.index(conv.state.step) if conv.state.step in BOXES else 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -112,9 +111,6 @@ async def test_long_and_odd_answers_are_kept_short_and_safe(engine: AsyncEngine,
     assert len(entry.data["use_good"]) == 300 and entry.data["use_bad"] == "\U0001f494 heartbreak"
 
 
-@pytest.mark.xfail(strict=True, reason="handlers/engine.py routes a first word that is a "
-                   "keyword (SAVE, MORE, HELP, FIND) to that keyword even when a tool asked "
-                   "for free text; needs a change in the engine (reported to the lead)")
 async def test_an_answer_starting_with_a_keyword_is_still_an_answer(
     make_person: MakePerson,
 ) -> None:

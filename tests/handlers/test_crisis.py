@@ -145,8 +145,6 @@ async def test_event_recorded_only_with_staff_review_consent(
         yes.participant_id, "self_harm", "telegram")
 
 
-@pytest.mark.xfail(strict=True, reason="handlers/safety.record_crisis writes an AuditEvent "
-                   "with the crisis category for everyone, consented or not (reported)")
 async def test_no_crisis_record_of_any_kind_without_consent(
     engine: AsyncEngine, make_person: MakePerson
 ) -> None:
