@@ -105,6 +105,7 @@ class _Pass:
     t0: float = 0.0
     beat: float = 0.0
     failures_in_row: dict[str, int] = field(default_factory=dict)
+    dead: dict[tuple[str, str], str] = field(default_factory=dict)  # address -> identity status
 
     @property
     def clock(self) -> Clock:
@@ -282,6 +283,10 @@ async def _send_group(run: _Pass, group: list[OutboundMessage]) -> None:
     for row in ready:
         if row.id not in owned:
             continue  # our lease ran out and another worker took it back
+        gone = run.dead.get((row.channel, row.address))
+        if gone is not None:  # failed permanently earlier in this pass: do not try again
+            outcomes.append((row, PermanentSendError(f"identity {gone}")))
+            continue
         paused = run.limiter.paused_for(row.channel)
         if paused > 0:
             outcomes.append((row, paused))
@@ -294,6 +299,7 @@ async def _send_group(run: _Pass, group: list[OutboundMessage]) -> None:
             done_row, task = started.pop(0)
             outcomes.append((done_row, await task))
         started.append((row, asyncio.create_task(_call(run, row))))
+        await asyncio.sleep(0)  # let the call leave now, at the moment the limiter allowed
     for row, task in started:
         outcomes.append((row, await task))
     async with session_scope(run.engine) as session:
@@ -339,6 +345,8 @@ async def _record(
         await q.release(session, row_id=row_id, token=run.token, now=now,
                         due_at=now + timedelta(seconds=float(outcome)))
     elif isinstance(outcome, PermanentSendError):
+        if outcome.identity_status:
+            run.dead[(row.channel, row.address)] = outcome.identity_status
         run.stats.failed += 1
         _count(run, outcome.reason)
         await q.finish(session, row_id=row_id, token=run.token, now=now,

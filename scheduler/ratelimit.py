@@ -36,10 +36,10 @@ class Gcra:
     def wait_for(self, now: float, cost: float = 1.0) -> float:
         """Return seconds to wait before `cost` units may go (0 means now)."""
         interval = 1.0 / self.rate
-        tat = max(self.tat, now)
-        # A message dearer than the burst may go once the bucket is empty.
-        allowed_at = tat + cost * interval - max(self.burst, cost) * interval
-        return max(0.0, allowed_at - now)
+        # A message dearer than the burst waits until its whole cost fits: no window overflows.
+        allowed_at = self.tat + cost * interval - self.burst * interval
+        wait = allowed_at - now
+        return wait if wait > 1e-9 else 0.0  # float dust must not spin the caller
 
     def take(self, now: float, cost: float = 1.0) -> None:
         """Spend `cost` units at `now` (call only when wait_for said 0)."""
@@ -101,11 +101,12 @@ class RateLimiter:
         bucket = self._chat.get((channel, address))
         if bucket is None:
             return 0.0
-        return bucket.wait_for(self.clock.monotonic())
+        return bucket.wait_for(self.clock.monotonic())  # 0.0 when free
 
     def paused_for(self, channel: str) -> float:
         """Return seconds the channel stays paused (after retry_after or an outage)."""
-        return max(0.0, self._paused_until.get(channel, 0.0) - self.clock.monotonic())
+        left = self._paused_until.get(channel, 0.0) - self.clock.monotonic()
+        return left if left > 1e-9 else 0.0
 
     def pause(self, channel: str, seconds: float) -> None:
         """Send nothing on `channel` for `seconds`."""
