@@ -15,7 +15,6 @@ from bot.channels.log_sender import LogSender
 from bot.config import Settings
 from bot.runtime import open_engine, prepare_database
 from bot.web import create_app
-from scheduler.dispatcher import dispatch
 from scheduler.sender import Sender
 from scheduler.worker import build_scheduler
 
@@ -122,15 +121,13 @@ async def serve(
 
 async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Run one planning-and-dispatch cycle as of `now`."""
+    from scheduler.worker import run_cycle
+
     engine = open_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         await prepare_database(engine)
-        if dry_run:
-            return {"now": now.isoformat(), "dry_run": True}
         bot = await _telegram_bot(stack, settings) if settings.telegram_enabled else None
         senders = build_senders(settings, telegram_bot=bot)
         stack.push_async_callback(_close_senders, senders)
-        stats = await dispatch(engine, senders, now=now)
-        return {"now": now.isoformat(), "sent": stats.sent, "failed": stats.failed,
-                "retried": stats.retried}
+        return await run_cycle(engine, senders, now=now, dry_run=dry_run)
