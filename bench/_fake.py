@@ -1,0 +1,71 @@
+"""Shared bench pieces: a local fake provider on a simulated clock, and a scratch database."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from scheduler.clock import SimClock
+from scheduler.errors import TransientSendError
+from scheduler.ratelimit import estimate_segments
+from scheduler.sender import OutgoingMessage, SendResult
+from storage.db import create_all, drop_all, make_engine
+
+
+@dataclass
+class FakeProvider:
+    """Accepts messages, recording when (simulated) and how many segments; fails on demand."""
+
+    channel: str
+    clock: SimClock
+    error_rate: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    sends: list[tuple[float, int, float]] = field(default_factory=list)  # (at, id, segments)
+    accepted: Counter[int] = field(default_factory=Counter)
+    failures: int = 0
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Record the call; fail transiently `error_rate` of the time."""
+        segments = float(estimate_segments(message.body)) if self.channel == "sms" else 1.0
+        self.sends.append((self.clock.monotonic(), message.id, segments))
+        if self.rng.random() < self.error_rate:
+            self.failures += 1
+            raise TransientSendError("injected 503")
+        self.accepted[message.id] += 1
+        return SendResult(provider_id=f"fake-{message.id}", segments=int(segments))
+
+
+def over_limit(sends: list[tuple[float, int, float]], limit: float) -> int:
+    """Return how many one-second windows (starting at each send) carried more than `limit`."""
+    times = [s[0] for s in sends]
+    costs = [s[2] for s in sends]
+    over, j, total = 0, 0, 0.0
+    for i in range(len(times)):
+        while j < len(times) and times[j] < times[i] + 1.0 - 1e-9:
+            total += costs[j]
+            j += 1
+        if total > limit + 1e-9:
+            over += 1
+        total -= costs[i]
+    return over
+
+
+async def scratch_engine() -> tuple[AsyncEngine, str]:
+    """Return an engine on BENCH_DATABASE_URL (emptied) or a temporary SQLite file."""
+    url = os.environ.get("BENCH_DATABASE_URL") or \
+        f"sqlite:///{tempfile.mkdtemp(prefix='tc-bench-')}/bench.db"
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        await drop_all(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    await create_all(engine)
+    assert SQLModel.metadata.tables
+    return engine, url
