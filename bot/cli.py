@@ -8,14 +8,15 @@ import sys
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-import phonenumbers
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.channels.sms import normalise_number
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import open_engine, prepare_database, setup_logging
 
 app = typer.Typer(help="throughcare: SMART Recovery aftercare through the prison gate.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 db_app = typer.Typer(help="Database commands.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
@@ -23,6 +24,10 @@ app.add_typer(db_app, name="db")
 def _register_subapps() -> None:
     if any(group.name == "meetings" for group in app.registered_groups):
         return
+    from bot.cli_ops import broadcast_cmd, outbox_cmd
+
+    app.command("broadcast")(broadcast_cmd)
+    app.command("outbox")(outbox_cmd)
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged
@@ -59,13 +64,7 @@ def parse_when(value: str | None) -> datetime:
 
 def normalise_phone(raw: str) -> str | None:
     """Return a UK-default number as E.164, or None if it is not a possible number."""
-    try:
-        parsed = phonenumbers.parse(raw, "GB")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return normalise_number(raw)
 
 
 @app.command()
@@ -245,7 +244,16 @@ def db_revision(
 def main() -> None:
     """Entry point of the `throughcare` console script."""
     _register_subapps()
-    app()
+    try:
+        app()
+    except SQLAlchemyError as exc:
+        # One clear line, not a trace: the usual causes are a stopped server or an old schema.
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"database error: {first} (is the database running and up to date? "
+                   "try: throughcare db upgrade)", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

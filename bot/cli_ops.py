@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from storage.outbox_q import list_outbox
 
 
 def broadcast_cmd(
-    text: Annotated[str, typer.Option(help="What to send (plain text, short).")],
+    text: Annotated[str | None, typer.Option(help="What to send (plain text, short).")] = None,
     meeting: Annotated[str | None, typer.Option(help="Subscribers of this meeting slug.")] = None,
     near: Annotated[str | None, typer.Option(help="People near a meeting slug or place.")] = None,
     miles: Annotated[float, typer.Option(help="Radius for --near.")] = 5.0,
@@ -29,7 +30,12 @@ def broadcast_cmd(
                                                "broadcast id instead.")] = None,
 ) -> None:
     """Send a message to a meeting's subscribers, people near a place, or a region."""
+    if report is None and not (text and text.strip()):
+        fail("--text is needed: what to send", 2)
+    if report is None and len(text or "") > 640:
+        fail("--text is too long: keep it under 640 characters (4 SMS)", 2)
     settings = settings_or_exit()
+    body = " ".join((text or "").split())
     audience = Audience(meeting_slug=meeting, near=near, miles=miles, region=region)
 
     async def go() -> dict[str, Any]:
@@ -39,14 +45,15 @@ def broadcast_cmd(
             if report is not None:
                 return await delivery_report(engine, report)
             now = datetime.now(UTC)
-            counted = await send_broadcast(engine, audience=audience, text=text,
+            counted = await send_broadcast(engine, audience=audience, text=body,
                                            created_by="cli", now=now, dry_run=True)
             typer.echo(f"Audience: {counted['audience_count']} people.")
             if dry_run or counted["audience_count"] == 0:
                 return counted
-            if not yes and not typer.confirm("Send now?"):
+            # Ask only a person at a terminal; scripts and cron send after the count.
+            if not yes and sys.stdin.isatty() and not typer.confirm("Send now?"):
                 return {"cancelled": True}
-            return await send_broadcast(engine, audience=audience, text=text,
+            return await send_broadcast(engine, audience=audience, text=body,
                                         created_by="cli", now=now)
         finally:
             await engine.dispose()

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     def _no_placeholders_in_production(self) -> Settings:
         if not self.local_mode and self.secret_key.get_secret_value() == PLACEHOLDER:
             raise ValueError("SECRET_KEY: set a real secret outside local mode")
+        if not self.local_mode and self.telegram_bot_token and not self.telegram_webhook_secret:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET: set it so only Telegram can call our webhook"
+            )
         if self.twilio_account_sid and not self.twilio_auth_token:
             raise ValueError("TWILIO_AUTH_TOKEN: needed when TWILIO_ACCOUNT_SID is set")
         if self.twilio_account_sid and not (
@@ -105,6 +109,7 @@ def load_settings(**overrides: object) -> Settings:
         name = str(err["loc"][0]).upper() if err["loc"] else "SETTINGS"
         msg = str(err["msg"]).removeprefix("Value error, ")
         if msg.startswith(tuple(f"{n}:" for n in ("SECRET_KEY", "TWILIO_AUTH_TOKEN",
-                                                   "TWILIO_FROM_NUMBER"))):
+                                                   "TWILIO_FROM_NUMBER",
+                                                   "TELEGRAM_WEBHOOK_SECRET"))):
             raise ConfigError(f"invalid setting {msg}") from None
         raise ConfigError(f"invalid setting {name}: {msg}") from None

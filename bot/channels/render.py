@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from handlers.texts import t
+
 # GSM 03.38 basic set and the extension table (extension characters cost two septets).
 GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -69,7 +71,7 @@ def render_telegram(
         markup = {"inline_keyboard": rows}
     elif request_location:
         markup = {
-            "keyboard": [[{"text": "Share my location", "request_location": True}]],
+            "keyboard": [[{"text": t("meetings.share_location"), "request_location": True}]],
             "resize_keyboard": True,
             "one_time_keyboard": True,
         }
@@ -85,6 +87,6 @@ def render_console(channel: str, body: str, choices: Any = (), request_location:
         if markup and "inline_keyboard" in markup:
             text += "\n" + " ".join(f"[{row[0]['text']}]" for row in markup["inline_keyboard"])
         elif markup:
-            text += "\n[Share my location]"
+            text += f"\n[{t('meetings.share_location')}]"
         return text
     return render_sms(body, choices)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 17:57:53.247871
+Create Date: 2026-11-26 18:50:16.458292
 """
 
 from collections.abc import Sequence
@@ -105,6 +105,8 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('claimed_at', storage.models.common.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claim_token', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('inflight_at', storage.models.common.UTCDateTime(timezone=True), nullable=True),
     sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True),
     sa.Column('segments', sa.Integer(), nullable=True),
