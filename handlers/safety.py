@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from handlers.conversation import Conversation
 from handlers.crisis import detect_crisis
 from handlers.texts import t
 from handlers.types import Reply
 from storage.models import (
     CrisisEvent,
-    OutboundMessage,
-    OutboxStatus,
     Participant,
     ParticipantStatus,
 )
-from storage.participants import audit
+from storage.participants import audit, opt_out
 
 
 def crisis_replies(category: str) -> list[Reply]:
@@ -35,37 +30,14 @@ async def record_crisis(conv: Conversation, category: str) -> None:
                 participant_id=conv.participant.id, detail={"category": category})
 
 
-async def cancel_queued(
-    session: AsyncSession, participant_id: int, *, reason: str, keep_kinds: tuple[str, ...] = ()
-) -> int:
-    """Cancel everything still queued for a participant; return how many."""
-    rows = await session.exec(
-        select(OutboundMessage)
-        .where(OutboundMessage.participant_id == participant_id)
-        .where(col(OutboundMessage.status).in_([OutboxStatus.QUEUED]))
-    )
-    count = 0
-    for row in rows.all():
-        if row.kind in keep_kinds:
-            continue
-        row.status = OutboxStatus.CANCELLED
-        row.error = reason
-        session.add(row)
-        count += 1
-    return count
-
-
 async def stop(conv: Conversation) -> list[Reply]:
     """Stop every message on every channel, and say so once."""
     p: Participant = conv.participant
     if p.status == ParticipantStatus.STOPPED:
         return [Reply(t("stop.already"))]
-    p.status = ParticipantStatus.STOPPED
-    p.opted_out_at = conv.now
-    p.updated_at = conv.now
-    conv.session.add(p)
+    await opt_out(conv.session, participant_id=p.id or 0, now=conv.now,
+                  reason="participant sent STOP")
     conv.reset()
-    await cancel_queued(conv.session, p.id or 0, reason="participant sent STOP")
     await audit(conv.session, actor=f"participant:{p.id}", action="stop", now=conv.now,
                 participant_id=p.id, detail={"channel": conv.channel})
     return [Reply(t("stop.done"))]

@@ -35,6 +35,7 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutgoingMessage, Sender, SendResult
 from storage import outbox_q as q
 from storage.db import session_scope
+from storage.erasure import scrub_deleted_rows
 from storage.models import (
     IdentityStatus,
     MessageKind,
@@ -145,6 +146,9 @@ async def dispatch(
             await _heartbeat(run, [r for g in groups[n:] for r in g])
             await _send_group(run, group)
         if keys is not None or not rows:
+            async with session_scope(engine) as session:
+                # The DELETE confirmation is the last row holding an erased person's address.
+                await scrub_deleted_rows(session)
             return run.stats
 
 
@@ -205,7 +209,9 @@ async def _screen(
             end = (OutboxStatus.FAILED, f"identity {identity.status}")
         elif run.senders.get(row.channel) is None:
             end = (OutboxStatus.FAILED, f"no sender for channel {row.channel}")
-        if end is None and may_defer(row.kind):
+        # "always" rows answer something the person just did (a reply, the check-back they
+        # asked for): quiet hours are for what we start, not for what they start.
+        if end is None and may_defer(row.kind) and not always:
             until = quiet_until(person, now)
             if until is not None and row.not_after is not None and until > row.not_after:
                 end = (OutboxStatus.EXPIRED, "quiet hours until after its not-after time")

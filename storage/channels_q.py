@@ -8,7 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChannelIdentity, IdentityStatus, OutboundMessage, OutboxStatus
-from storage.participants import audit
+from storage.participants import audit, opt_out
 
 # How far along a message is; a status callback may only move a row to a higher rank.
 _RANK = {
@@ -46,6 +46,9 @@ async def set_identity_status(
     identity.error_code = error_code
     identity.updated_at = now
     session.add(identity)
+    if status == IdentityStatus.OPTED_OUT:
+        await opt_out(session, participant_id=identity.participant_id, now=now,
+                      reason="number unsubscribed at the carrier")
     await audit(session, actor="system", action=f"identity_{status}", now=now,
                 participant_id=identity.participant_id,
                 detail={"channel": channel, "code": error_code})

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     AuditEvent,
     ChannelIdentity,
+    IdentityStatus,
     OutboundMessage,
     OutboxStatus,
     Participant,
@@ -286,6 +287,12 @@ async def record_permanent_failure(
         identity.error_code = (code or "")[:40] or None
         identity.updated_at = now
         session.add(identity)
+    if identity is not None and identity_status == IdentityStatus.OPTED_OUT:
+        # Twilio 21610: the person texted STOP to our number; STOP stops every channel.
+        from storage.participants import opt_out  # participants imports this module
+
+        await opt_out(session, participant_id=identity.participant_id, now=now,
+                      reason="number unsubscribed at the carrier (21610)")
     session.add(AuditEvent(at=now, actor="system", action="send_failed_permanently",
                            participant_id=participant_id,
                            detail={"channel": channel, "identity_status": identity_status,

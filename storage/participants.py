@@ -22,10 +22,13 @@ from storage.models import (
     IdentityStatus,
     InboundMessage,
     LinkCode,
+    OutboundMessage,
+    OutboxStatus,
     Participant,
     ParticipantStatus,
     Prison,
 )
+from storage.outbox_q import cancel_and_free
 
 # No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -267,3 +270,27 @@ async def audit(
     """Record an audit event (never message bodies or phone numbers)."""
     session.add(AuditEvent(at=now, actor=actor, action=action, participant_id=participant_id,
                            detail=detail))
+
+
+async def opt_out(
+    session: AsyncSession, *, participant_id: int, now: datetime, reason: str
+) -> bool:
+    """Stop every channel for a participant and cancel what is queued; say if it changed."""
+    participant = await session.get(Participant, participant_id)
+    if participant is None or participant.status in (
+        ParticipantStatus.STOPPED, ParticipantStatus.DELETED
+    ):
+        return False
+    participant.status = ParticipantStatus.STOPPED
+    participant.opted_out_at = now
+    participant.updated_at = now
+    session.add(participant)
+    queued = await session.exec(
+        select(OutboundMessage)
+        .where(OutboundMessage.participant_id == participant_id)
+        .where(OutboundMessage.status == OutboxStatus.QUEUED)
+    )
+    await cancel_and_free(session, list(queued.all()), reason=reason, now=now)
+    await audit(session, actor="system", action="opt_out", now=now,
+                participant_id=participant_id, detail={"reason": reason[:80]})
+    return True

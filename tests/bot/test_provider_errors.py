@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot.channels.inbox import ChannelRuntime
 from handlers.texts import t
 from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import RateLimiter
-from storage.models import IdentityStatus, OutboxStatus, ParticipantStatus
+from storage.db import session_scope
+from storage.models import IdentityStatus, OutboxStatus, Participant, ParticipantStatus
 from tests.bot.conftest import (
     CHAT_ID,
     PHONE,
@@ -69,8 +71,11 @@ async def test_opted_out_number_comes_back_with_start(stack: Stack, enrolled: En
     stack.twilio.opted_out.add(PHONE)  # the person texted STOP while we were down
     await stack.sms("MENU")
     assert (await identity(stack.engine, "sms", PHONE)).status == IdentityStatus.OPTED_OUT
+    async with session_scope(stack.engine) as session:
+        person = (await session.exec(select(Participant))).one()
+    assert person.status == ParticipantStatus.STOPPED  # 21610 stops every channel
     stack.twilio.opted_out.discard(PHONE)  # they send START; Twilio lifts its block
-    assert await stack.sms("START") == [t("welcome.already_linked", name="Sam")]
+    assert await stack.sms("START") == [t("stop.restarted", name="Sam")]
     ident = await identity(stack.engine, "sms", PHONE)
     assert (ident.status, ident.error_code) == (IdentityStatus.ACTIVE, None)
     assert (await outbox(stack.engine, "sms"))[-1].status == OutboxStatus.SENT
