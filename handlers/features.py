@@ -2,4 +2,4 @@
 
 import handlers.followups  # noqa: F401  (WENT, MISSED, NORUN, REMIND)
 import handlers.tools  # noqa: F401  (URGE, CBA, MYCBA, CHECKIN, PLAN, MYDATA, DELETE)
-from handlers import meetings, menu  # noqa: F401
+from handlers import link_channel, meetings, menu  # noqa: F401

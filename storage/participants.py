@@ -121,11 +121,12 @@ async def issue_link_code(
     release_date: date,
     now: datetime,
     days_after_release: int = 60,
+    expires_at: datetime | None = None,
 ) -> str:
     """Create a new single-use code for a participant and return it."""
     expires = datetime.combine(release_date + timedelta(days=days_after_release), time.max,
                                tzinfo=UTC)
-    expires = max(expires, now + timedelta(days=days_after_release))
+    expires = expires_at or max(expires, now + timedelta(days=days_after_release))
     code = new_link_code()
     canonical = code.replace("-", "")
     session.add(LinkCode(participant_id=participant_id, code_hash=hash_code(canonical),

@@ -140,3 +140,27 @@ async def test_replayed_provider_id_is_processed_once(engine: AsyncEngine, enrol
         n_in = (await session.exec(select(func.count()).select_from(InboundMessage))).one()
         n_out = (await session.exec(select(func.count()).select_from(OutboundMessage))).one()
     assert n_in == 1 and n_out == len(first)
+
+
+async def test_link_adds_the_other_channel_to_the_same_person(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    await say("hi")
+    await say("YES")
+    (text,) = await say("LINK")
+    code = next(w.strip(".") for w in text.split() if "-" in w and len(w.strip(".")) == 11)
+    assert "Telegram" in text
+    replies = await say(code, channel="telegram", address="777")
+    assert replies == ["Hi Sam, welcome to throughcare. You are linked."]  # consent is shared
+    async with session_scope(engine) as session:
+        ids = (await session.exec(select(ChannelIdentity))).all()
+    assert {(i.channel, i.participant_id) for i in ids} == {
+        ("sms", enrolled.participant_id), ("telegram", enrolled.participant_id)}
+    assert "used already" in (await say(code, channel="telegram", address="888"))[0]
+    (fresh,) = await say("LINK")
+    code = next(w.strip(".") for w in fresh.split() if "-" in w and len(w.strip(".")) == 11)
+    assert "run out" in (await say(code, channel="telegram", address="888",
+                                   now=NOW + timedelta(days=2)))[0]
+    # STOP on Telegram stops SMS too.
+    await say("STOP", channel="telegram", address="777")
+    assert await say("MENU") == []
