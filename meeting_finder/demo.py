@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.feeds.types import SMART, SMART_CLOSED, SMART_FAMILY, SMART_PRISON
 from meeting_finder.spatial import invalidate_index
+from storage.meetings_q import slug_sources
 from storage.models.meetings import Access, Attendance, Meeting, MeetingStatus
 
 DEMO_SOURCE = "demo"
@@ -181,9 +181,7 @@ async def load_demo_meetings(session: AsyncSession, *, now: datetime) -> int:
     """Add the demo meetings that are missing (by slug); return how many were added."""
     wanted = demo_meetings()
     slugs = [m.slug for m in wanted]
-    existing = set(
-        (await session.exec(select(Meeting.slug).where(Meeting.slug.in_(slugs)))).all()  # type: ignore[attr-defined]
-    )
+    existing = set(await slug_sources(session, slugs))
     added = 0
     for meeting in wanted:
         if meeting.slug in existing:

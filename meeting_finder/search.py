@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from geopy.distance import geodesic
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.offerable import is_offerable, offerable_in_person, offerable_online
@@ -22,6 +21,7 @@ from meeting_finder.spatial import (
     get_index,
     invalidate_index,
 )
+from storage.meetings_q import meetings_by_id
 from storage.models.meetings import Meeting
 
 __all__ = [
@@ -105,13 +105,6 @@ def _passes_day(
     return True
 
 
-async def _fetch(session: AsyncSession, ids: list[int]) -> dict[int, Meeting]:
-    if not ids:
-        return {}
-    rows = await session.exec(select(Meeting).where(Meeting.id.in_(ids)))  # type: ignore[union-attr]
-    return {m.id: m for m in rows if m.id is not None}
-
-
 async def _nearest_in_person(
     session: AsyncSession,
     index: MeetingIndex,
@@ -141,7 +134,7 @@ async def _nearest_in_person(
     for start in range(0, order.size, need):
         batch = order[start : start + need]
         ids = [int(i) for i in pts.ids[chosen[batch]]]
-        found = await _fetch(session, ids)
+        found = await meetings_by_id(session, ids)
         for mid, estimate in zip(ids, miles[batch], strict=True):
             meeting = found.get(mid)
             if meeting is None or not offerable_in_person(meeting):
@@ -190,7 +183,7 @@ async def _soonest_online(
     take = min(idx.size, need + EXTRA_CANDIDATES)
     order = np.argsort(wait, kind="stable")[:take]
     ids = [int(i) for i in pts.ids[idx[order]]]
-    found = await _fetch(session, ids)
+    found = await meetings_by_id(session, ids)
     hits: list[MeetingHit] = []
     for mid in ids:
         meeting = found.get(mid)

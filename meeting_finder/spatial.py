@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.offerable import (
@@ -29,7 +27,8 @@ from meeting_finder.offerable import (
     is_real_address,
 )
 from meeting_finder.recurrence import meeting_zone
-from storage.models.meetings import Access, Meeting, MeetingStatus
+from storage.meetings_q import meeting_table_version, open_active_index_rows
+from storage.models.meetings import Meeting
 
 logger = logging.getLogger(__name__)
 
@@ -142,15 +141,6 @@ def _bind_key(session: AsyncSession) -> Any:
     return session.sync_session.get_bind()
 
 
-async def _version(session: AsyncSession) -> tuple[Any, ...]:
-    row = (
-        await session.exec(
-            select(func.count(Meeting.id), func.max(Meeting.id), func.max(Meeting.updated))  # type: ignore[arg-type]
-        )
-    ).one()
-    return tuple(row)
-
-
 async def get_index(session: AsyncSession) -> MeetingIndex:
     """Return an up-to-date index of this session's database, rebuilding it if needed."""
     key = _bind_key(session)
@@ -160,7 +150,7 @@ async def get_index(session: AsyncSession) -> MeetingIndex:
         big = int(index.version[0] or 0) >= BIG_TABLE
         if big and started - index.checked_at < BIG_TABLE_CHECK_SECONDS:
             return index
-    version = await _version(session)
+    version = await meeting_table_version(session)
     cost = clock.perf_counter() - started
     if index is None or index.stale or index.version != version:
         index = await _build(session, version)
@@ -172,15 +162,7 @@ async def get_index(session: AsyncSession) -> MeetingIndex:
 
 async def _build(session: AsyncSession, version: tuple[Any, ...]) -> MeetingIndex:
     started = clock.perf_counter()
-    columns = (
-        Meeting.id, Meeting.lat, Meeting.lon, Meeting.weekday, Meeting.start_time,
-        Meeting.timezone, Meeting.attendance, Meeting.address, Meeting.conference_url,
-        Meeting.conference_phone,
-    )
-    stmt = select(*columns).where(  # type: ignore[call-overload]
-        Meeting.status == MeetingStatus.ACTIVE.value, Meeting.access == Access.OPEN.value
-    )
-    result = await session.exec(stmt)
+    result = await open_active_index_rows(session)
     zones: dict[str, int] = {}
     near: list[tuple[int, float, float, int, int, int]] = []
     remote: list[tuple[int, float, float, int, int, int]] = []

@@ -20,19 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.errors import FeedError
 from meeting_finder.feeds.meeting_guide import COMPARED, RowError, parse_row
 from meeting_finder.spatial import invalidate_index
+from storage.meetings_q import meetings_of_source, slug_sources
 from storage.models.meetings import Meeting, MeetingStatus
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (rows done, rows in total)
 FETCH_TIMEOUT = 30.0
-_CHUNK = 500
 
 
 @dataclass
@@ -106,18 +105,6 @@ async def _download(url: str, client: httpx.AsyncClient | None) -> bytes:
     return response.content
 
 
-async def _existing_slugs(session: AsyncSession, slugs: list[str]) -> dict[str, str | None]:
-    """Return slug -> source for meetings that already use any of `slugs`."""
-    found: dict[str, str | None] = {}
-    for start in range(0, len(slugs), _CHUNK):
-        chunk = slugs[start : start + _CHUNK]
-        rows = await session.exec(
-            select(Meeting.slug, Meeting.source).where(Meeting.slug.in_(chunk))  # type: ignore[attr-defined]
-        )
-        found.update(dict(rows.all()))
-    return found
-
-
 def _apply(meeting: Meeting, fields: dict[str, Any]) -> bool:
     """Copy changed fields onto a meeting; return whether anything changed."""
     changed = False
@@ -141,10 +128,7 @@ async def import_rows(
 ) -> ImportSummary:
     """Import parsed Meeting Guide rows from one source and commit."""
     summary = ImportSummary(total_rows=len(rows))
-    mine = {
-        m.slug: m
-        for m in await session.exec(select(Meeting).where(Meeting.source == source_name))
-    }
+    mine = await meetings_of_source(session, source_name)
     parsed: list[tuple[str, list[dict[str, Any]] | None, str]] = []
     for number, row in enumerate(rows, start=1):
         label = _row_label(row, number)
@@ -153,7 +137,7 @@ async def import_rows(
         except RowError as exc:
             parsed.append((label, None, str(exc)))
     wanted = [f["slug"] for _, fields, _ in parsed for f in fields or []]
-    taken = await _existing_slugs(session, [s for s in wanted if s not in mine])
+    taken = await slug_sources(session, [s for s in wanted if s not in mine])
     ns = _source_key(source_name)
     seen: set[str] = set()
     for done, (label, meetings, reason) in enumerate(parsed, start=1):

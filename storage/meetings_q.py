@@ -1,0 +1,68 @@
+"""Queries for the meeting finder: meetings by id, slug and source, and the search index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import time
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models.meetings import Access, Meeting, MeetingStatus
+
+IN_CLAUSE_CHUNK = 500  # keep IN (...) lists well under every driver's parameter limit
+
+# (id, lat, lon, weekday, start_time, timezone, attendance, address, conference_url,
+#  conference_phone) of one open, active meeting
+IndexRow = tuple[int, float | None, float | None, int, time | None, str | None, str,
+                 str | None, str | None, str | None]
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    return [values[i : i + IN_CLAUSE_CHUNK] for i in range(0, len(values), IN_CLAUSE_CHUNK)]
+
+
+async def meetings_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Meeting]:
+    """Return the meetings with these ids, keyed by id (missing ones are left out)."""
+    found: dict[int, Meeting] = {}
+    for chunk in _chunks(ids):
+        rows = await session.exec(select(Meeting).where(col(Meeting.id).in_(chunk)))
+        found.update({m.id: m for m in rows if m.id is not None})
+    return found
+
+
+async def slug_sources(session: AsyncSession, slugs: Sequence[str]) -> dict[str, str | None]:
+    """Return slug -> source for the meetings that already use any of `slugs`."""
+    found: dict[str, str | None] = {}
+    for chunk in _chunks(slugs):
+        rows = await session.exec(
+            select(Meeting.slug, Meeting.source).where(col(Meeting.slug).in_(chunk)))
+        found.update(dict(rows.all()))
+    return found
+
+
+async def meetings_of_source(session: AsyncSession, source: str) -> dict[str, Meeting]:
+    """Return every meeting imported from one source, keyed by slug."""
+    rows = await session.exec(select(Meeting).where(Meeting.source == source))
+    return {m.slug: m for m in rows}
+
+
+async def meeting_table_version(session: AsyncSession) -> tuple[Any, ...]:
+    """Return (row count, max id, max updated): it changes whenever a meeting does."""
+    row = (await session.exec(
+        select(func.count(col(Meeting.id)), func.max(Meeting.id), func.max(Meeting.updated))
+    )).one()
+    return tuple(row)
+
+
+async def open_active_index_rows(session: AsyncSession) -> list[IndexRow]:
+    """Return the columns the search index needs, for every open, active meeting."""
+    stmt = select(
+        Meeting.id, Meeting.lat, Meeting.lon, Meeting.weekday, Meeting.start_time,
+        Meeting.timezone, Meeting.attendance, Meeting.address, Meeting.conference_url,
+        Meeting.conference_phone,
+    ).where(Meeting.status == MeetingStatus.ACTIVE.value, Meeting.access == Access.OPEN.value)
+    return list((await session.exec(stmt)).all())  # type: ignore[arg-type]
+
