@@ -15,14 +15,15 @@ from handlers.conversation import Conversation
 from handlers.errors import BadInput
 from handlers.linking import first_contact, handle_consent
 from handlers.meetings import find_meetings
-from handlers.registry import FLOWS, FREE_TEXT_FLOWS, KEYWORDS
+from handlers.registry import FLOWS, KEYWORDS, takes_free_text
 from handlers.textin import (
+    HELP_WORDS,
     MAX_LEN,
     START_WORDS,
-    STOP_WORDS,
     bare_word,
     clean,
     command_word,
+    is_stop,
 )
 from handlers.texts import t
 from handlers.types import EngineContext, Inbound, Reply
@@ -34,10 +35,11 @@ from storage.models import (
     ParticipantStatus,
     Priority,
 )
-from storage.outbox import enqueue
+from storage.outbox import enqueue, last_offered_choices
 from storage.participants import find_identity, load_state, record_inbound
 
 logger = logging.getLogger(__name__)
+FLOW_IDLE_LIMIT = timedelta(hours=6)
 
 
 @dataclass
@@ -83,7 +85,7 @@ async def _unknown_sender(
     category = safety.check_crisis(text)
     if category:
         return safety.crisis_replies(category)
-    if bare_word(text) in STOP_WORDS:
+    if is_stop(text):
         return [Reply(t("stop.not_linked"))]
     _identity, replies = await first_contact(session, inbound, text, ctx)
     return replies
@@ -99,12 +101,14 @@ async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
         await safety.record_crisis(conv, category)
         return safety.crisis_replies(category)
     word = bare_word(text)
-    if word in STOP_WORDS:
+    if is_stop(text):
         return await safety.stop(conv)
     _reactivate(conv.identity, conv)
     if p.status == ParticipantStatus.STOPPED:
         if word in START_WORDS or word == "YES":
             return await safety.start(conv)
+        if word in HELP_WORDS:
+            return [Reply(t("stop.help"))]
         return [Reply(t("stop.still_stopped"))] if conv.channel == "telegram" else []
     if word in START_WORDS:
         return [Reply(t("welcome.already_linked", name=p.display_name))]
@@ -118,7 +122,9 @@ async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
         return [Reply(t("unknown.empty"))]
     if len(text) > MAX_LEN:
         return [Reply(t("unknown.too_long"))]
-    text = _choice_payload(conv, text)
+    if conv.state.flow != "menu" and conv.now - conv.state.updated_at > FLOW_IDLE_LIMIT:
+        conv.reset()  # a tool left half-done days ago should not swallow today's message
+    text = await _choice_payload(conv, text)
     return await _route(conv, text)
 
 
@@ -126,9 +132,9 @@ async def _route(conv: Conversation, text: str) -> list[Reply]:
     head, rest = command_word(text)
     handler = KEYWORDS.get(head)
     flow = FLOWS.get(conv.state.flow) if conv.state.flow != "menu" else None
-    # A keyword wins over a flow step, except in a flow that asks for the person's own words:
+    # A keyword wins over a flow step, except in a step that asks for the person's own words:
     # there "Save money for my kids" is an answer, and only a keyword on its own leaves.
-    if flow is not None and conv.state.flow in FREE_TEXT_FLOWS and rest:
+    if flow is not None and rest and takes_free_text(conv.state.flow, conv.state.step):
         handler = None
     try:
         if handler is not None:
@@ -142,13 +148,14 @@ async def _route(conv: Conversation, text: str) -> list[Reply]:
     return [Reply(t("unknown.hint"))]
 
 
-def _choice_payload(conv: Conversation, text: str) -> str:
-    """On SMS, a bare number picks from the choices last offered."""
-    choices = conv.data.get("_choices") or []
-    if conv.channel == "telegram":
-        return text  # Telegram has buttons; a typed number is the person's own answer
-    if text.isdigit() and choices and 1 <= int(text) <= len(choices):
-        return str(choices[int(text) - 1])
+async def _choice_payload(conv: Conversation, text: str) -> str:
+    """On SMS, a bare number picks from the choices of the last message the person got."""
+    if conv.channel == "telegram" or not text.isdigit():
+        return text  # Telegram has buttons; a typed number there is the person's own answer
+    choices = await last_offered_choices(conv.session, channel=conv.channel,
+                                         address=conv.inbound.address, now=conv.now)
+    if choices and 1 <= int(text) <= len(choices):
+        return choices[int(text) - 1]
     return text
 
 
@@ -187,8 +194,3 @@ async def _write_replies(
             meta={"seq": n, "always": True},
         )
         result.outbox_keys.append(key)
-    if result.participant_id is not None and replies:
-        state = await load_state(session, result.participant_id)
-        offered = [c.payload for r in replies for c in r.choices]
-        state.data = {**(state.data or {}), "_choices": offered}
-        session.add(state)

@@ -9,7 +9,8 @@ from handlers.conversation import Handler
 
 KEYWORDS: dict[str, Handler] = {}
 FLOWS: dict[str, Handler] = {}
-FREE_TEXT_FLOWS: set[str] = set()  # flows that take the person's own words as answers
+# Flow steps that take the person's own words as answers: flow -> steps (None: every step).
+FREE_TEXT: dict[str, frozenset[str] | None] = {}
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,17 @@ def keyword(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def flow(name: str, *, free_text: bool = False) -> Callable[[Handler], Handler]:
-    """Register the handler that receives messages while a person is in flow `name`."""
+def flow(
+    name: str, *, free_text: bool | frozenset[str] = False
+) -> Callable[[Handler], Handler]:
+    """Register the handler for flow `name`; `free_text` names steps that take own words."""
 
     def register(func: Handler) -> Handler:
         FLOWS[name] = func
-        if free_text:
-            FREE_TEXT_FLOWS.add(name)
+        if free_text is True:
+            FREE_TEXT[name] = None
+        elif free_text:
+            FREE_TEXT[name] = frozenset(free_text)
         return func
 
     return register
@@ -52,3 +57,11 @@ def menu_item(order: int, label_key: str, payload: str) -> None:
     if all(item.payload != payload for item in MENU):
         MENU.append(MenuItem(order, label_key, payload))
         MENU.sort(key=lambda item: item.order)
+
+
+def takes_free_text(flow_name: str, step: str) -> bool:
+    """Say whether this step of a flow takes the person's own words."""
+    if flow_name not in FREE_TEXT:
+        return False
+    steps = FREE_TEXT[flow_name]
+    return steps is None or step in steps

@@ -12,6 +12,14 @@ STOP_WORDS = frozenset(
 )
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# Whole messages that clearly mean STOP. Kept to a list, because "stop wasting money" in a
+# cost-benefit answer must not end someone's support.
+STOP_PHRASES = frozenset({
+    "STOP NOW", "STOP IT", "STOP PLEASE", "PLEASE STOP", "STOP TEXTING", "STOP TEXTING ME",
+    "STOP MESSAGING", "STOP MESSAGING ME", "STOP SENDING", "STOP SENDING ME MESSAGES",
+    "STOP SENDING MESSAGES", "STOP MESSAGES", "STOP ALL", "STOP THIS", "UNSUBSCRIBE ME",
+    "STOP CONTACTING ME", "NO MORE MESSAGES", "STOP TEXTS", "STOP THE TEXTS",
+})
 
 
 def clean(text: str | None) -> str:
@@ -33,3 +41,11 @@ def command_word(text: str) -> tuple[str, str]:
 def bare_word(text: str) -> str:
     """Return the whole message as one upper-case word without punctuation."""
     return re.sub(r"[^A-Za-z]", "", text).upper() if len(text) <= 20 else ""
+
+
+def is_stop(text: str) -> bool:
+    """Say whether a whole message asks to stop all messages."""
+    if bare_word(text) in STOP_WORDS:
+        return True
+    words = re.findall(r"[A-Za-z]+", text.upper()) if len(text) <= 40 else []
+    return " ".join(words) in STOP_PHRASES

@@ -7,10 +7,13 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
+
+# Statuses of messages the person has (or is about to have) in front of them.
+_SEEN = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.DELIVERED)
 
 
 async def enqueue(
@@ -73,3 +76,23 @@ async def pending_for(session: AsyncSession, participant_id: int) -> list[Outbou
         .order_by(OutboundMessage.due_at)  # type: ignore[arg-type]
     )
     return list(rows.all())
+
+
+async def last_offered_choices(
+    session: AsyncSession, *, channel: str, address: str, now: datetime
+) -> list[str]:
+    """Return the choice payloads of the last message this address got (empty if none)."""
+    row = (
+        await session.exec(
+            select(OutboundMessage)
+            .where(OutboundMessage.channel == channel)
+            .where(OutboundMessage.address == address)
+            .where(col(OutboundMessage.due_at) <= now)
+            .where(col(OutboundMessage.status).in_(_SEEN))
+            .order_by(col(OutboundMessage.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or not row.choices:
+        return []
+    return [str(choice[1]) for choice in row.choices]

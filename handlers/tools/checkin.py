@@ -41,7 +41,7 @@ async def checkin_keyword(conv: Conversation, args: str) -> list[Reply]:
     return await start_checkin(conv)
 
 
-@flow("checkin", free_text=True)
+@flow("checkin", free_text=frozenset({"note"}))
 async def checkin_step(conv: Conversation, text: str) -> list[Reply]:
     """Take the mood, the craving, then the optional line."""
     step = conv.state.step

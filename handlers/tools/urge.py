@@ -44,7 +44,7 @@ async def start_urge(conv: Conversation, args: str) -> list[Reply]:
     return [ask_rating(conv, "urge.start")]
 
 
-@flow("urge", free_text=True)
+@flow("urge", free_text=frozenset({"helped"}))
 async def urge_step(conv: Conversation, text: str) -> list[Reply]:
     """Take the answer to whichever urge step the person is on."""
     step = conv.state.step
