@@ -62,7 +62,8 @@ async def handle_inbound(
     participant = await session.get(Participant, identity.participant_id) if identity else None
     if not await record_inbound(session, channel=inbound.channel, provider_id=provider_id,
                                 body=text[:MAX_LEN] or None, now=ctx.now,
-                                participant_id=participant.id if participant else None):
+                                participant_id=participant.id if participant else None,
+                                address=inbound.address):
         logger.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
         return HandleResult(duplicate=True, participant_id=participant.id if participant else None)
 

@@ -76,6 +76,7 @@ def _blank(row: OutboundMessage, now: datetime) -> None:
     row.body = ""
     row.choices = None
     row.meta = None
+    row.error = None  # provider error text can quote the number
     row.updated_at = now
 
 
@@ -100,7 +101,10 @@ async def _scrub_outbox(
 
 
 async def _scrub_inbound(
-    session: AsyncSession, participant_id: int, identities: list[ChannelIdentity]
+    session: AsyncSession,
+    participant_id: int,
+    identities: list[ChannelIdentity],
+    addresses: set[tuple[str, str]],
 ) -> int:
     # The message that linked an address was written before the link existed, so it has no
     # participant id; it shares its channel and timestamp with the identity it created.
@@ -108,8 +112,13 @@ async def _scrub_inbound(
     mine += [and_(col(InboundMessage.participant_id).is_(None),
                   InboundMessage.channel == i.channel,
                   InboundMessage.received_at == i.linked_at) for i in identities]
+    # Everything sent from their addresses, linked or not (a mistyped code, a first hello).
+    hashes = [hash_address(f"{channel}:{address}") for channel, address in addresses]
+    if hashes:
+        mine.append(col(InboundMessage.address_hash).in_(hashes))
     result = await session.exec(
-        update(InboundMessage).where(or_(*mine)).values(body=None)  # type: ignore[call-overload]
+        update(InboundMessage).where(or_(*mine))  # type: ignore[call-overload]
+        .values(body=None, address_hash=None)
     )
     return int(result.rowcount or 0)
 
@@ -129,7 +138,8 @@ async def erase_participant(
         addresses.add(("sms", p.phone))
     report.cancelled, report.outbound_scrubbed = await _scrub_outbox(
         session, participant_id, addresses, now)
-    report.inbound_scrubbed = await _scrub_inbound(session, participant_id, identities)
+    report.inbound_scrubbed = await _scrub_inbound(session, participant_id, identities,
+                                                   addresses)
 
     entries = (await session.exec(
         select(ToolEntry).where(ToolEntry.participant_id == participant_id))).all()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import String, and_, cast, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -19,6 +19,7 @@ from storage.models import (
     OutboundMessage,
     OutboxStatus,
     Participant,
+    ParticipantStatus,
 )
 
 OB = OutboundMessage
@@ -181,33 +182,6 @@ async def mark_sent(
     return bool(result.rowcount)
 
 
-async def mark_sent_many(
-    session: AsyncSession, *, sent: Sequence[dict[str, Any]], token: str, now: datetime
-) -> None:
-    """Record many accepted rows in one round trip (items: id, provider_id, segments,
-    delivered, attempts)."""
-    if not sent:
-        return
-    table: Any = OB.__table__  # type: ignore[attr-defined]
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .where(table.c.claim_token == token)
-        .where(table.c.status == str(OutboxStatus.SENDING))
-        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
-                segments=bindparam("b_segments"), attempts=bindparam("b_attempts"),
-                delivered_at=bindparam("b_delivered_at"), sent_at=now, updated_at=now,
-                claim_token=None, error=None)
-    )
-    conn = await session.connection()
-    await conn.execute(stmt, [
-        {"b_id": item["id"], "b_provider": item["provider_id"], "b_segments": item["segments"],
-         "b_attempts": item["attempts"],
-         "b_status": str(OutboxStatus.DELIVERED if item["delivered"] else OutboxStatus.SENT),
-         "b_delivered_at": now if item["delivered"] else None}
-        for item in sent])
-
-
 async def release(
     session: AsyncSession,
     *,
@@ -317,6 +291,75 @@ async def cancel_and_free(
     return count
 
 
+def _freed_key() -> Any:
+    """Return the SQL for a cancelled row's dedupe key, freed for a new plan to reuse."""
+    return func.substr(col(OB.dedupe_key).concat("#x").concat(cast(OB.id, String)), 1, 200)
+
+
+async def cancel_pending_for(
+    session: AsyncSession, *, participant_id: int, reason: str, now: datetime
+) -> int:
+    """Cancel a person's queued rows and claimed rows not yet in flight; free their keys.
+
+    One conditional UPDATE, so a dispatcher marking a row in flight at the same moment either
+    wins (the row goes; it was already on its way) or finds it cancelled and skips it. The
+    reply to this STOP or DELETE is written after this call, so it still goes.
+    """
+    pending = or_(col(OB.status) == OutboxStatus.QUEUED,
+                  and_(col(OB.status) == OutboxStatus.SENDING, col(OB.inflight_at).is_(None)))
+    result = await session.exec(
+        update(OB).execution_options(synchronize_session="fetch")
+        .where(col(OB.participant_id) == participant_id)
+        .where(pending)
+        .values(status=OutboxStatus.CANCELLED, error=reason[:300], claim_token=None,
+                dedupe_key=_freed_key(), updated_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def recheck_recipients(
+    session: AsyncSession, *, ids: Sequence[int], token: str, now: datetime
+) -> dict[int, OutboxStatus]:
+    """End claimed rows whose person stopped or deleted, or whose address stopped working.
+
+    Called just before a group goes in flight, because a claimed batch is sent over minutes
+    and STOP may arrive in the middle. Return {row id: status} for the rows ended.
+    """
+    if not ids:
+        return {}
+    found = await session.exec(
+        select(OB.id, OB.meta, Participant.status, ChannelIdentity.status)
+        .outerjoin(Participant, col(Participant.id) == col(OB.participant_id))
+        .outerjoin(ChannelIdentity, and_(col(ChannelIdentity.channel) == col(OB.channel),
+                                         col(ChannelIdentity.address) == col(OB.address)))
+        .where(col(OB.id).in_(list(ids)))
+    )
+    cancel: dict[int, str] = {}
+    failed: dict[int, str] = {}
+    for row_id, meta, person, identity in found.all():
+        gone = person in (ParticipantStatus.STOPPED, ParticipantStatus.DELETED)
+        if gone and not (meta or {}).get("always"):
+            cancel[row_id] = f"participant {person}"
+        elif identity is not None and identity != IdentityStatus.ACTIVE:
+            failed[row_id] = f"identity {identity}"
+    for ended, status, free in ((cancel, OutboxStatus.CANCELLED, True),
+                                (failed, OutboxStatus.FAILED, False)):
+        for reason in set(ended.values()):
+            values: dict[str, Any] = {"status": status, "error": reason, "claim_token": None,
+                                      "updated_at": now}
+            if free:  # as STOP does: a later START may plan these again
+                values["dedupe_key"] = _freed_key()
+            await session.exec(
+                _update()
+                .where(col(OB.id).in_([i for i, r in ended.items() if r == reason]))
+                .where(col(OB.claim_token) == token)
+                .where(col(OB.status) == OutboxStatus.SENDING)
+                .values(**values)
+            )
+    return {**dict.fromkeys(failed, OutboxStatus.FAILED),
+            **dict.fromkeys(cancel, OutboxStatus.CANCELLED)}
+
+
 async def enqueue_many(
     session: AsyncSession, rows: Sequence[dict[str, Any]], *, now: datetime
 ) -> int:
@@ -342,36 +385,3 @@ async def count_rows(session: AsyncSession) -> int:
     """Return how many rows the outbox holds."""
     return int((await session.exec(select(func.count()).select_from(OB))).one())
 
-
-async def list_outbox(
-    session: AsyncSession,
-    *,
-    participant_id: int | None = None,
-    status: str | None = None,
-    limit: int = 50,
-) -> list[OutboundMessage]:
-    """Return outbox rows, newest first, optionally for one participant or status."""
-    query = select(OB)
-    if participant_id is not None:
-        query = query.where(OB.participant_id == participant_id)
-    if status is not None:
-        query = query.where(OB.status == status)
-    query = query.order_by(col(OB.id).desc()).limit(limit)
-    return list((await session.exec(query)).all())
-
-
-async def broadcast_report(session: AsyncSession, broadcast_id: int) -> dict[str, Any]:
-    """Return counts by status and failures by reason for one broadcast."""
-    rows = await session.exec(
-        select(OB.status, OB.error, func.count())
-        .where(OB.broadcast_id == broadcast_id)
-        .group_by(OB.status, OB.error)
-    )
-    by_status: dict[str, int] = {}
-    failed: dict[str, int] = {}
-    for status, error, n in rows.all():
-        by_status[str(status)] = by_status.get(str(status), 0) + int(n)
-        if status in (OutboxStatus.FAILED, OutboxStatus.EXPIRED, OutboxStatus.CANCELLED):
-            reason = f"{status}: {error or 'no reason given'}"
-            failed[reason] = failed.get(reason, 0) + int(n)
-    return {"broadcast_id": broadcast_id, "by_status": by_status, "failed_by_reason": failed}

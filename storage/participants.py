@@ -244,11 +244,13 @@ async def record_inbound(
     body: str | None,
     now: datetime,
     participant_id: int | None = None,
+    address: str | None = None,
 ) -> bool:
     """Write an inbound message down once; say False when this provider id was seen before."""
     values: dict[str, Any] = {
         "channel": channel, "provider_id": provider_id, "body": body, "received_at": now,
         "participant_id": participant_id,
+        "address_hash": hash_address(f"{channel}:{address}") if address else None,
     }
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert

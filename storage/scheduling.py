@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     Appointment,
     AttendanceRecord,
+    AuditEvent,
     ChannelIdentity,
     IdentityStatus,
     Meeting,
@@ -212,11 +214,71 @@ async def located_participants(session: AsyncSession) -> list[tuple[int, float, 
 
 async def region_ids(session: AsyncSession, region: str) -> list[int]:
     """Return the ids of active participants in a region (any case)."""
-    from sqlalchemy import func
-
     rows = await session.exec(
         select(Participant.id)
         .where(col(Participant.status) == ParticipantStatus.ACTIVE)
         .where(func.lower(Participant.region) == region.strip().lower())
     )
     return [i for i in rows.all() if i is not None]
+
+
+async def list_outbox(
+    session: AsyncSession,
+    *,
+    participant_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[OutboundMessage]:
+    """Return outbox rows, newest first, optionally for one participant or status."""
+    query = select(OB)
+    if participant_id is not None:
+        query = query.where(OB.participant_id == participant_id)
+    if status is not None:
+        query = query.where(OB.status == status)
+    query = query.order_by(col(OB.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def broadcast_report(session: AsyncSession, broadcast_id: int) -> dict[str, Any]:
+    """Return counts by status and failures by reason for one broadcast."""
+    rows = await session.exec(
+        select(OB.status, OB.error, func.count())
+        .where(OB.broadcast_id == broadcast_id)
+        .group_by(OB.status, OB.error)
+    )
+    by_status: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for status, error, n in rows.all():
+        by_status[str(status)] = by_status.get(str(status), 0) + int(n)
+        if status in (OutboxStatus.FAILED, OutboxStatus.EXPIRED, OutboxStatus.CANCELLED):
+            reason = f"{status}: {error or 'no reason given'}"
+            failed[reason] = failed.get(reason, 0) + int(n)
+    return {"broadcast_id": broadcast_id, "by_status": by_status, "failed_by_reason": failed}
+
+
+async def count_due(session: AsyncSession, *, now: datetime) -> int:
+    """Return how many queued rows are due at `now`."""
+    rows = await session.exec(
+        select(func.count()).select_from(OB)
+        .where(col(OB.status) == OutboxStatus.QUEUED)
+        .where(col(OB.due_at) <= now)
+    )
+    return int(rows.one())
+
+
+async def set_release_date(
+    session: AsyncSession, *, participant_id: int, release_date: date, now: datetime,
+    actor: str,
+) -> Participant | None:
+    """Move a participant's release date and audit it; None if absent or erased."""
+    p = await session.get(Participant, participant_id)
+    if p is None or p.status == ParticipantStatus.DELETED:
+        return None
+    old = p.release_date
+    p.release_date, p.updated_at = release_date, now
+    session.add(p)
+    session.add(AuditEvent(at=now, actor=actor, action="release_date_moved",
+                           participant_id=participant_id,
+                           detail={"from": old.isoformat(), "to": release_date.isoformat()}))
+    await session.flush()
+    return p

@@ -48,6 +48,8 @@ class InboundMessage(SQLModel, table=True):
     channel: str = Field(sa_type=AutoString(20))
     provider_id: str = Field(sa_type=AutoString(100))  # MessageSid, update_id, or local id
     participant_id: int | None = Field(default=None, index=True)
+    # Hash of "channel:address", so DELETE also finds what was sent before linking.
+    address_hash: str | None = Field(default=None, sa_type=AutoString(16), index=True)
     body: str | None = Field(default=None, sa_type=Text)  # erased on DELETE
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

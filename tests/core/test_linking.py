@@ -164,3 +164,17 @@ async def test_link_adds_the_other_channel_to_the_same_person(
     # STOP on Telegram stops SMS too.
     await say("STOP", channel="telegram", address="777")
     assert await say("MENU") == []
+
+
+async def test_delete_erases_what_was_sent_before_linking(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    await say("Hi this is Zebedee Quux, my code is lost", address="+447700900999")
+    await say("ABCDE-FGHJ2", address="+447700900999")  # a mistyped code
+    await say(enrolled.code, address="+447700900999")
+    await say("YES", address="+447700900999")
+    await say("DELETE", address="+447700900999")
+    await say("YES", address="+447700900999")
+    async with session_scope(engine) as session:
+        rows = (await session.exec(select(InboundMessage))).all()
+    assert rows and all(r.body is None and r.address_hash is None for r in rows)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 18:50:16.458292
+Create Date: 2026-11-26 19:02:28.630781
 """
 
 from collections.abc import Sequence
@@ -48,12 +48,14 @@ def upgrade() -> None:
     sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('provider_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('participant_id', sa.Integer(), nullable=True),
+    sa.Column('address_hash', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
     sa.Column('body', sa.Text(), nullable=True),
     sa.Column('received_at', storage.models.common.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('channel', 'provider_id', name='uq_inbound_provider')
     )
     with op.batch_alter_table('inboundmessage', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inboundmessage_address_hash'), ['address_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_inboundmessage_participant_id'), ['participant_id'], unique=False)
 
     op.create_table('meeting',
@@ -401,6 +403,7 @@ def downgrade() -> None:
     op.drop_table('meeting')
     with op.batch_alter_table('inboundmessage', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inboundmessage_participant_id'))
+        batch_op.drop_index(batch_op.f('ix_inboundmessage_address_hash'))
 
     op.drop_table('inboundmessage')
     op.drop_table('broadcast')
