@@ -15,7 +15,7 @@ from bot.runtime import open_engine, prepare_database
 from scheduler.broadcast import Audience, AudienceError, delivery_report, send_broadcast
 from storage.db import session_scope
 from storage.models import OutboxStatus
-from storage.outbox_q import list_outbox
+from storage.scheduling import list_outbox
 
 
 def broadcast_cmd(

@@ -14,9 +14,10 @@ from meeting_finder.errors import PlaceNotFound
 from meeting_finder.geocode import resolve_place
 from storage.db import session_scope
 from storage.models import Broadcast, MessageKind, Priority
-from storage.outbox_q import broadcast_report, enqueue_many
+from storage.outbox_q import enqueue_many
 from storage.scheduling import (
     Recipient,
+    broadcast_report,
     located_participants,
     meeting_by_slug,
     recipients,

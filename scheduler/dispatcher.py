@@ -1,9 +1,10 @@
 """The outbox dispatcher: claim due rows, send them within limits, record what happened.
 
 Delivery guarantee. Every row is claimed (`sending`, with a lease and a claim token) and
-then, just before the provider call, marked in flight in its own committed transaction; the
-outcome is committed right after the call. A worker that dies leaves `sending` rows whose
-lease runs out; the next pass recovers them:
+then, just before the provider call, screened again (a STOP or DELETE may have arrived since
+the claim) and marked in flight in its own committed transaction; each outcome is committed
+as soon as its own call returns, so a fast status callback finds the provider id. A worker
+that dies leaves `sending` rows whose lease runs out; the next pass recovers them:
 
 - not in flight: the provider never saw it, so it goes back to `queued` (no loss, no double);
 - in flight, and the sender can `lookup` the message at the provider: recorded as found;
@@ -107,6 +108,8 @@ class _Pass:
     beat: float = 0.0
     failures_in_row: dict[str, int] = field(default_factory=dict)
     dead: dict[tuple[str, str], str] = field(default_factory=dict)  # address -> identity status
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one outcome write at once
+    accepted: list[tuple[OutboundMessage, SendResult]] = field(default_factory=list)
 
     @property
     def clock(self) -> Clock:
@@ -252,8 +255,8 @@ async def _heartbeat(run: _Pass, held: list[OutboundMessage]) -> None:
 def _groups(run: _Pass, rows: list[OutboundMessage]) -> list[list[OutboundMessage]]:
     """Split a batch into small groups, one message per chat in each.
 
-    A group is marked in flight in one commit and its outcomes recorded in another, so the
-    database is not the bottleneck; the group is small (a quarter second of the slowest
+    A group is re-screened and marked in flight in one commit, so the database is not the
+    bottleneck; the group is small (a quarter second of the slowest
     channel's rate, at most 25), which bounds how many messages a crash can leave in doubt.
     """
     rates = [run.limiter.limits[r.channel].per_second for r in rows
@@ -283,8 +286,16 @@ async def _send_group(run: _Pass, group: list[OutboundMessage]) -> None:
                    run.limiter.chat_wait(row.channel, row.address))
         (outcomes.append((row, wait)) if wait > 0 else ready.append(row))
     async with session_scope(run.engine) as session:
-        owned = await q.mark_inflight(session, ids=[r.id or 0 for r in ready], token=run.token,
-                                      now=run.now())
+        ended = await q.recheck_recipients(session, ids=[r.id or 0 for r in ready],
+                                           token=run.token, now=run.now())
+        owned = await q.mark_inflight(session, ids=[r.id or 0 for r in ready
+                                                    if r.id not in ended],
+                                      token=run.token, now=run.now())
+    for status in ended.values():
+        if status == OutboxStatus.CANCELLED:
+            run.stats.cancelled += 1
+        else:
+            run.stats.failed += 1
     started: list[tuple[OutboundMessage, asyncio.Task[object]]] = []
     for row in ready:
         if row.id not in owned:
@@ -308,14 +319,10 @@ async def _send_group(run: _Pass, group: list[OutboundMessage]) -> None:
         await asyncio.sleep(0)  # let the call leave now, at the moment the limiter allowed
     for row, task in started:
         outcomes.append((row, await task))
-    async with session_scope(run.engine) as session:
-        sent = [(row, o) for row, o in outcomes if isinstance(o, SendResult)]
-        await q.mark_sent_many(session, token=run.token, now=run.now(), sent=[
-            {"id": row.id, "provider_id": o.provider_id, "segments": o.segments,
-             "delivered": o.delivered, "attempts": row.attempts + 1} for row, o in sent])
-        run.stats.sent += len(sent)
-        for row, outcome in outcomes:
-            if not isinstance(outcome, SendResult):
+    unsent = [(row, o) for row, o in outcomes if not isinstance(o, SendResult)]
+    if unsent:
+        async with session_scope(run.engine) as session:
+            for row, outcome in unsent:
                 await _record(run, session, row, outcome)
 
 
@@ -328,7 +335,29 @@ async def _call(run: _Pass, row: OutboundMessage) -> object:
             _note_transient(run, row.channel, exc)
         return exc
     run.failures_in_row[row.channel] = 0
+    if isinstance(result, SendResult):
+        run.accepted.append((row, result))
+        await _save_accepted(run)
     return result
+
+
+async def _save_accepted(run: _Pass) -> None:
+    """Commit every accepted send not yet saved, this one included, before returning.
+
+    Save the provider id now, not when the group ends: a status callback (Twilio's
+    "undelivered") can arrive within milliseconds and must find the row. Sends that return
+    while a write is under way wait for it and go together in the next (group commit), so a
+    fast channel costs one commit per write, not one per message.
+    """
+    async with run.write_lock:
+        batch, run.accepted = run.accepted, []
+        if not batch:
+            return  # a write that ended while we waited took ours along
+        async with session_scope(run.engine) as session:
+            await q.mark_sent_many(session, token=run.token, now=run.now(), sent=[
+                {"id": row.id, "provider_id": o.provider_id, "segments": o.segments,
+                 "delivered": o.delivered, "attempts": row.attempts + 1} for row, o in batch])
+        run.stats.sent += len(batch)
 
 
 def _note_transient(run: _Pass, channel: str, exc: TransientSendError) -> None:

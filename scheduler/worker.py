@@ -10,14 +10,13 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, func, select
 
 from scheduler.dispatcher import DispatchPolicy, dispatch
 from scheduler.planning import plan
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import session_scope
-from storage.models import OutboundMessage, OutboxStatus
+from storage.scheduling import count_due
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +38,7 @@ async def run_cycle(
     out: dict[str, Any] = {"now": now.isoformat(), "dry_run": dry_run, "planned": asdict(planned)}
     if dry_run:
         async with session_scope(engine) as session:
-            due = await session.exec(
-                select(func.count()).select_from(OutboundMessage)
-                .where(col(OutboundMessage.status) == OutboxStatus.QUEUED)
-                .where(col(OutboundMessage.due_at) <= now))
-            out["due_now"] = int(due.one())
+            out["due_now"] = await count_due(session, now=now)
         return out
     stats = await dispatch(engine, senders, now=now, limiter=limiter, policy=policy)
     out["dispatch"] = asdict(stats)

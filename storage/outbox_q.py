@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, update
+from sqlalchemy import String, and_, bindparam, cast, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -180,6 +180,33 @@ async def mark_sent(
         values["delivered_at"] = now
     result = await session.exec(stmt.values(**values))
     return bool(result.rowcount)
+
+
+async def mark_sent_many(
+    session: AsyncSession, *, sent: Sequence[dict[str, Any]], token: str, now: datetime
+) -> None:
+    """Record many accepted rows in one round trip (items: id, provider_id, segments,
+    delivered, attempts)."""
+    if not sent:
+        return
+    table: Any = OB.__table__  # type: ignore[attr-defined]
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .where(table.c.claim_token == token)
+        .where(table.c.status == str(OutboxStatus.SENDING))
+        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
+                segments=bindparam("b_segments"), attempts=bindparam("b_attempts"),
+                delivered_at=bindparam("b_delivered_at"), sent_at=now, updated_at=now,
+                claim_token=None, error=None)
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [
+        {"b_id": item["id"], "b_provider": item["provider_id"], "b_segments": item["segments"],
+         "b_attempts": item["attempts"],
+         "b_status": str(OutboxStatus.DELIVERED if item["delivered"] else OutboxStatus.SENT),
+         "b_delivered_at": now if item["delivered"] else None}
+        for item in sent])
 
 
 async def release(
