@@ -30,6 +30,20 @@ INBOUND_PATH = "/sms/inbound"
 OPTED_OUT_CODES = frozenset({21610})  # recipient texted STOP to our number
 UNREACHABLE_CODES = frozenset({21211, 21614, 30003, 30004, 30005, 30006})
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+# What we store and show for a Twilio error code. Twilio's own message is never kept: it can
+# quote the number ("The 'To' number +447... is not a valid phone number.").
+ERROR_REASONS = {
+    20003: "authentication failed",
+    21211: "invalid number",
+    21408: "region not enabled",
+    21610: "recipient unsubscribed",
+    21612: "route not available",
+    21614: "not a mobile number",
+    30003: "handset unreachable",
+    30004: "message blocked",
+    30005: "unknown number",
+    30006: "landline or unreachable carrier",
+}
 
 
 def normalise_number(raw: str, region: str = "GB") -> str | None:
@@ -176,9 +190,16 @@ class TwilioSender:
             await http.aclose()
 
 
+def error_reason(code: int | None, *, http_status: int | None = None) -> str:
+    """Return the short fixed text stored for a Twilio error (never Twilio's own words)."""
+    if code is None:
+        return f"twilio http {http_status}" if http_status else "twilio: error"
+    return f"twilio {code}: {ERROR_REASONS.get(code, 'rejected')}"
+
+
 def _translate(exc: TwilioRestException) -> PermanentSendError | TransientSendError:
     code = int(exc.code) if exc.code else None
-    reason = f"twilio {code or exc.status}: {exc.msg}"[:300]
+    reason = error_reason(code, http_status=exc.status)
     if exc.status in (401, 403) and code not in OPTED_OUT_CODES:
         # Our credentials are wrong: keep the message until an operator fixes them.
         return TransientSendError(reason, code=str(code or exc.status))

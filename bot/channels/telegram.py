@@ -8,12 +8,13 @@ import os
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardMarkup,
     ReplyKeyboardMarkup,
     Update,
@@ -32,9 +33,10 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.inbox import ChannelRuntime, receive, receive_and_reply, send_replies
+from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.render import render_telegram
 from bot.config import Settings
+from handlers.engine import HandleResult
 from handlers.texts import t
 from handlers.types import Inbound
 from scheduler.errors import PermanentSendError, TransientSendError
@@ -84,7 +86,9 @@ def update_to_inbound(update: Update, *, now: Any) -> Inbound | None:
     if message.location is not None:
         loc = message.location
         return Inbound(text="MEETINGS", location=(loc.latitude, loc.longitude), **base)
-    text = message.text or message.caption or ""
+    text = message.text or message.caption
+    if not text:  # stickers, photos without a caption, voice: nothing for the engine to read
+        return None
     if text.lower().startswith("/start"):
         text = start_text(text)
     return Inbound(text=text, **base)
@@ -94,53 +98,82 @@ def _runtime(context: ContextTypes.DEFAULT_TYPE) -> ChannelRuntime:
     return context.application.bot_data[RUNTIME_KEY]
 
 
-async def on_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Pass a message, command or shared location to the engine."""
-    runtime = _runtime(context)
-    inbound = update_to_inbound(update, now=runtime.clock())
-    if inbound is not None:
-        await receive_and_reply(runtime, inbound)
+class NotAnUpdate(ValueError):
+    """Webhook JSON that is not a Telegram update we can read."""
 
 
-async def on_choice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Record a button press once, answer it, mark the choice on the message, reply."""
-    query = update.callback_query
-    assert query is not None
-    runtime = _runtime(context)
-    inbound = update_to_inbound(update, now=runtime.clock())
+def read_update(data: object, bot: Any, *, now: datetime) -> tuple[Update, Inbound | None]:
+    """Build an Update and its Inbound from webhook JSON; raise NotAnUpdate if malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise NotAnUpdate("no update_id")
+    try:
+        update = Update.de_json(data, bot)
+        inbound = update_to_inbound(update, now=now)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise NotAnUpdate(type(exc).__name__) from None
+    if inbound is not None and not all(
+        isinstance(value, str | None)
+        for value in (inbound.text, inbound.payload, inbound.display_name)
+    ):
+        raise NotAnUpdate("text that is not a string")
+    return update, inbound
+
+
+async def record_update(
+    runtime: ChannelRuntime, update: Update, inbound: Inbound | None
+) -> HandleResult | None:
+    """Write down what an update means (engine state and replies, or a block) and commit."""
+    change = update.my_chat_member
+    if change is not None:
+        blocked = change.new_chat_member.status in (ChatMemberStatus.BANNED,
+                                                    ChatMemberStatus.LEFT)
+        if change.chat.type == ChatType.PRIVATE and blocked:
+            async with session_scope(runtime.engine) as session:
+                await set_identity_status(
+                    session, channel="telegram", address=str(change.chat.id),
+                    status=IdentityStatus.BLOCKED, now=runtime.clock(), error_code="blocked")
+        return None
     if inbound is None:
-        await query.answer()
+        return None
+    return await receive(runtime, inbound)
+
+
+async def finish_update(
+    runtime: ChannelRuntime, update: Update, result: HandleResult | None
+) -> None:
+    """Answer a pressed button, mark the choice on its message, and send the replies."""
+    if result is not None and result.duplicate:
         return
-    result = await receive(runtime, inbound)
-    if result.duplicate:
-        return
-    await query.answer()
+    query = update.callback_query
+    if query is not None:
+        try:
+            await query.answer()
+            if result is not None:
+                await _mark_choice(query)
+        except TelegramError as exc:  # too old or unchanged: the choice still counts
+            logger.info("could not answer telegram button (%s)",
+                        telegram_reason(None, exc.message))
+    if result is not None:
+        await send_replies(runtime, result.outbox_keys)
+
+
+async def _mark_choice(query: CallbackQuery) -> None:
     message = query.message
     markup = getattr(message, "reply_markup", None)
-    if message is not None and markup is not None and getattr(message, "text", None):
-        label = next((b.text for row in markup.inline_keyboard for b in row
-                      if b.callback_data == query.data), query.data or "")
-        chosen = html.escape(t("telegram.chosen", label=label), quote=False)
-        try:
-            await query.edit_message_text(f"{message.text_html}\n\n<i>{chosen}</i>",
-                                          parse_mode=ParseMode.HTML)
-        except BadRequest as exc:  # message too old or unchanged: the choice still counts
-            logger.info("could not mark choice on telegram message: %s", exc.message)
-    await send_replies(runtime, result.outbox_keys)
+    if message is None or markup is None or not getattr(message, "text", None):
+        return
+    label = next((b.text for row in markup.inline_keyboard for b in row
+                  if b.callback_data == query.data), query.data or "")
+    chosen = html.escape(t("telegram.chosen", label=label), quote=False)
+    await query.edit_message_text(f"{message.text_html}\n\n<i>{chosen}</i>",  # type: ignore[union-attr]
+                                  parse_mode=ParseMode.HTML)
 
 
-async def on_member_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Mark the identity blocked when the person blocks the bot."""
-    change = update.my_chat_member
-    if change is None or change.chat.type != ChatType.PRIVATE:
-        return
-    if change.new_chat_member.status not in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT):
-        return
+async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Handle one polled update: record it, then answer and reply."""
     runtime = _runtime(context)
-    async with session_scope(runtime.engine) as session:
-        await set_identity_status(session, channel="telegram", address=str(change.chat.id),
-                                  status=IdentityStatus.BLOCKED, now=runtime.clock(),
-                                  error_code="blocked")
+    inbound = update_to_inbound(update, now=runtime.clock())
+    await finish_update(runtime, update, await record_update(runtime, update, inbound))
 
 
 def build_application(
@@ -167,11 +200,11 @@ def build_application(
         builder = builder.updater(None)
     app = builder.build()
     app.bot_data[RUNTIME_KEY] = runtime
-    app.add_handler(CallbackQueryHandler(on_choice))
-    app.add_handler(ChatMemberHandler(on_member_change, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(CallbackQueryHandler(on_update))
+    app.add_handler(ChatMemberHandler(on_update, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(
         filters.ChatType.PRIVATE & (filters.TEXT | filters.LOCATION | filters.CAPTION),
-        on_message))
+        on_update))
     return app
 
 
@@ -195,6 +228,28 @@ async def activate(app: Application, settings: Settings, *, webhook: bool) -> No
 async def deactivate(app: Application) -> None:  # type: ignore[type-arg]
     """Remove the webhook so Telegram stops calling us."""
     await app.bot.delete_webhook()
+
+
+# Bot API descriptions we recognise, as the fixed words we store. Telegram's own description
+# is never kept: it can carry a person's name or the text we tried to send.
+TELEGRAM_REASONS = (
+    ("blocked by the user", "bot blocked by the user"),
+    ("user is deactivated", "user deactivated"),
+    ("can't initiate conversation", "user has not started the bot"),
+    ("chat not found", "chat not found"),
+    ("message is too long", "message too long"),
+    ("can't parse entities", "bad HTML"),
+    ("message text is empty", "empty message"),
+    ("message to edit not found", "message to edit not found"),
+    ("message is not modified", "message not modified"),
+)
+
+
+def telegram_reason(status: int | None, description: str) -> str:
+    """Return the short fixed text stored for a Bot API error (never its own words)."""
+    lowered = description.lower()
+    reason = next((ours for theirs, ours in TELEGRAM_REASONS if theirs in lowered), "rejected")
+    return f"telegram {status}: {reason}" if status else f"telegram: {reason}"
 
 
 def _seconds(value: int | float | timedelta) -> float:
@@ -221,7 +276,7 @@ class TelegramSender:
                 chat_id=int(message.address), text=text, parse_mode=ParseMode.HTML,
                 reply_markup=reply_markup, disable_web_page_preview=True)
         except Forbidden as exc:
-            raise PermanentSendError(f"telegram: {exc.message}"[:300], code="403",
+            raise PermanentSendError(telegram_reason(403, exc.message), code="403",
                                      identity_status=IdentityStatus.BLOCKED) from None
         except RetryAfter as exc:
             with warnings.catch_warnings():  # PTB 22 warns on the int form; we take either
@@ -232,11 +287,11 @@ class TelegramSender:
         except BadRequest as exc:
             unreachable = "chat not found" in exc.message.lower()
             raise PermanentSendError(
-                f"telegram: {exc.message}"[:300], code="400",
+                telegram_reason(400, exc.message), code="400",
                 identity_status=IdentityStatus.UNREACHABLE if unreachable else None) from None
         except NetworkError as exc:
             raise TransientSendError(f"telegram: {type(exc).__name__}") from None
         except TelegramError as exc:
-            raise TransientSendError(f"telegram: {exc.message}"[:300]) from None
+            raise TransientSendError(telegram_reason(None, exc.message)) from None
         logger.info("telegram outbox #%s sent as message %s", message.id, sent.message_id)
         return SendResult(provider_id=f"{sent.chat.id}:{sent.message_id}")

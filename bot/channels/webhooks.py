@@ -7,7 +7,7 @@ import json
 import logging
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
-from telegram import Update
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.sms import (
@@ -18,7 +18,14 @@ from bot.channels.sms import (
     signature_valid,
     twilio_error_code,
 )
-from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from bot.channels.telegram import (
+    SECRET_HEADER,
+    WEBHOOK_PATH,
+    NotAnUpdate,
+    finish_update,
+    read_update,
+    record_update,
+)
 from handlers.textin import START_WORDS, bare_word
 from handlers.types import Inbound
 from storage.channels_q import advance_outbox, outbox_by_provider_id, set_identity_status
@@ -109,7 +116,8 @@ async def sms_status(request: Request) -> Response:
         if row is None:
             logger.info("status for unknown sms %s ignored", sid)
             return Response(status_code=200)
-        error = f"twilio {code}: {params.get('MessageStatus')}" if code else None
+        # Only our fixed words: the status is one of TWILIO_STATUS, the code a number.
+        error = f"twilio {code}: {params['MessageStatus'].lower()}" if code else None
         moved = await advance_outbox(session, row=row, status=status, now=now, error=error)
         consequence = identity_status_for(code)
         if moved and status == OutboxStatus.FAILED and consequence is not None:
@@ -120,7 +128,7 @@ async def sms_status(request: Request) -> Response:
 
 @router.post(WEBHOOK_PATH)
 async def telegram_webhook(request: Request, background: BackgroundTasks) -> Response:
-    """Take one Telegram update: check the secret, then let PTB route it after we answer."""
+    """Take one Telegram update: check the secret, record it, answer, then send replies."""
     runtime = _runtime(request)
     tg_app = request.app.state.telegram_app
     secret = runtime.settings.telegram_webhook_secret
@@ -132,10 +140,19 @@ async def telegram_webhook(request: Request, background: BackgroundTasks) -> Res
         raise HTTPException(status_code=403, detail="forbidden")
     try:
         data = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise HTTPException(status_code=400, detail="not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        raise HTTPException(status_code=400, detail="not a Telegram update")
-    update = Update.de_json(data, tg_app.bot)
-    background.add_task(tg_app.process_update, update)
+        update, inbound = read_update(data, tg_app.bot, now=runtime.clock())
+    except (json.JSONDecodeError, UnicodeDecodeError, NotAnUpdate) as exc:
+        logger.warning("refused telegram webhook: not a readable update (%s)",
+                       type(exc).__name__)
+        raise HTTPException(status_code=400, detail="not a Telegram update") from None
+    try:
+        # Written down before we answer: once we say 200, Telegram never sends it again.
+        result = await record_update(runtime, update, inbound)
+    except SQLAlchemyError as exc:
+        logger.error("telegram update %s not recorded (%s); Telegram will retry",
+                     update.update_id, type(exc).__name__)
+        return Response("not recorded, retry", status_code=500, media_type="text/plain")
+    if result is not None and result.duplicate:
+        logger.info("telegram update %s seen before; not handled again", update.update_id)
+    background.add_task(finish_update, runtime, update, result)
     return Response(status_code=200)

@@ -42,20 +42,20 @@ async def _sweep(stack: Stack, seconds: float) -> None:
                    limiter=runtime.limiter or RateLimiter())
 
 
-@pytest.mark.parametrize(("code", "status"), [
-    (21610, IdentityStatus.OPTED_OUT),
-    (21211, IdentityStatus.UNREACHABLE),
-    (21614, IdentityStatus.UNREACHABLE),
+@pytest.mark.parametrize(("code", "status", "reason"), [
+    (21610, IdentityStatus.OPTED_OUT, "recipient unsubscribed"),
+    (21211, IdentityStatus.UNREACHABLE, "invalid number"),
+    (21614, IdentityStatus.UNREACHABLE, "not a mobile number"),
 ])
 async def test_permanent_twilio_errors_on_send(
-    stack: Stack, enrolled: Enrolled, code: int, status: IdentityStatus
+    stack: Stack, enrolled: Enrolled, code: int, status: IdentityStatus, reason: str
 ) -> None:
     await _linked_sms(stack, enrolled)
     stack.twilio.fail_next(code)
     assert await stack.sms("MENU") == []  # nothing reached the phone
     last = (await outbox(stack.engine, "sms"))[-1]
     assert last.status == OutboxStatus.FAILED
-    assert last.error is not None and last.error.startswith(f"twilio {code}:")
+    assert last.error == f"twilio {code}: {reason}"
     assert last.provider_id is None
     ident = await identity(stack.engine, "sms", PHONE)
     assert (ident.status, ident.error_code) == (status, str(code))
@@ -89,8 +89,7 @@ async def test_twilio_default_opt_out_end_to_end(stack: Stack, enrolled: Enrolle
     stop_reply = (await outbox(stack.engine, "sms"))[-1]
     assert stop_reply.body == t("stop.done")
     assert stop_reply.status == OutboxStatus.FAILED
-    assert stop_reply.error is not None and stop_reply.error.startswith("twilio 21610: ")
-    assert stop_reply.error.endswith("Attempt to send to unsubscribed recipient")
+    assert stop_reply.error == "twilio 21610: recipient unsubscribed"
     assert (await identity(stack.engine, "sms", PHONE)).status == IdentityStatus.OPTED_OUT
     assert (await participant(stack.engine, enrolled.participant_id)).status == \
         ParticipantStatus.STOPPED
@@ -175,7 +174,7 @@ async def test_telegram_blocked_bot(stack: Stack, enrolled: Enrolled) -> None:
     assert await stack.tg("MENU") == []
     row = (await outbox(stack.engine, "telegram"))[-1]
     assert (row.status, row.error) == (
-        OutboxStatus.FAILED, "telegram: Forbidden: bot was blocked by the user")
+        OutboxStatus.FAILED, "telegram 403: bot blocked by the user")
     ident = await identity(stack.engine, "telegram", str(CHAT_ID))
     assert (ident.status, ident.error_code) == (IdentityStatus.BLOCKED, "403")
     # Writing to the bot again means they unblocked it.
@@ -203,3 +202,33 @@ async def test_telegram_429_honours_retry_after(stack: Stack, enrolled: Enrolled
     await _sweep(stack, 8)
     assert (await outbox(stack.engine, "telegram"))[-1].status == OutboxStatus.SENT
     assert stack.telegram.seen(CHAT_ID)[-1].startswith(t("menu.title"))
+
+
+
+async def test_twilio_error_text_with_the_number_is_not_kept(
+    stack: Stack, enrolled: Enrolled
+) -> None:
+    await _linked_sms(stack, enrolled)
+    stack.twilio.fail_next(21211)
+    await stack.sms("MENU")
+    # Twilio's own message quotes the number; the outbox keeps only the code and our words.
+    assert stack.twilio.errors[-1]["message"] == \
+        f"The 'To' number {PHONE} is not a valid phone number."
+    row = (await outbox(stack.engine, "sms"))[-1]
+    assert (row.status, row.error) == (OutboxStatus.FAILED, "twilio 21211: invalid number")
+
+
+async def test_telegram_error_text_with_a_name_is_not_kept(
+    stack: Stack, enrolled: Enrolled
+) -> None:
+    await _linked_telegram(stack, enrolled)
+    stack.telegram.fail_next(400, "Bad Request: can't parse entities: unsupported start tag "
+                                  "\"Sam Smith\" at byte offset 12")
+    await stack.tg("MENU")
+    stack.telegram.fail_next(409, "Conflict: terminated by other request from Sam Smith")
+    await stack.tg("HELP")
+    rows = await outbox(stack.engine, "telegram")
+    assert [(r.status, r.error) for r in rows if r.error is not None] == [
+        (OutboxStatus.FAILED, "telegram 400: bad HTML"),
+        (OutboxStatus.QUEUED, "telegram: rejected"),
+    ]

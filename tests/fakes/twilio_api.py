@@ -64,6 +64,7 @@ class FakeTwilio:
     invalid_numbers: set[str] = field(default_factory=set)  # 21211
     landlines: set[str] = field(default_factory=set)  # 21614
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next creates
+    errors: list[dict[str, Any]] = field(default_factory=list)  # error bodies we answered
     network_replies: list[dict[str, Any]] = field(default_factory=list)  # Twilio's own texts
     auto_deliver: float | None = None  # report "delivered" this many seconds after a send
     _counter: Any = field(default_factory=lambda: itertools.count(1))
@@ -94,10 +95,10 @@ class FakeTwilio:
     def _error(self, code: int, headers: dict[str, str] | None = None, **values: str
                ) -> JSONResponse:
         status, message = ERRORS[code]
-        return JSONResponse(
-            {"code": code, "message": message.format(**values),
-             "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
-            status_code=status, headers=headers)
+        body = {"code": code, "message": message.format(**values),
+                "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+        self.errors.append(body)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def _create(self, request: Request) -> JSONResponse:
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
