@@ -8,10 +8,19 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from telegram import Update
 
 from handlers.texts import t
-from storage.models import InboundMessage, OutboxStatus
-from tests.bot.conftest import WEBHOOK_SECRET, Enrolled, Stack, db_counts, outbox
+from storage.models import IdentityStatus, InboundMessage, OutboxStatus
+from tests.bot.conftest import (
+    CHAT_ID,
+    WEBHOOK_SECRET,
+    Enrolled,
+    Stack,
+    db_counts,
+    identity,
+    outbox,
+)
 
 INBOUND_TABLE = InboundMessage.__tablename__
 
@@ -117,3 +126,20 @@ async def test_malformed_update_gets_a_short_400(
     assert await db_counts(stack.engine) == before
     assert "secret-body" not in caplog.text and "Traceback" not in caplog.text
     assert [r.levelname for r in caplog.records if r.name.startswith("bot")] == ["WARNING"]
+
+
+async def test_polled_updates_take_the_same_path(stack: Stack, enrolled: Enrolled) -> None:
+    async def poll(update: dict[str, Any]) -> None:  # what the PTB updater does per update
+        stack.pause()
+        await stack.tg_app.process_update(Update.de_json(update, stack.tg_app.bot))
+
+    await poll(stack.user.text(f"/start {enrolled.code}"))
+    await poll(stack.user.press(t("consent.yes_label")))
+    assert len(stack.telegram.called("answerCallbackQuery")) == 1
+    assert len(stack.telegram.called("editMessageText")) == 1
+    await poll(stack.user.blocks_bot())
+    assert (await identity(stack.engine, "telegram", str(CHAT_ID))).status == \
+        IdentityStatus.BLOCKED
+    seen = stack.telegram.seen(CHAT_ID)
+    assert seen[0] == t("welcome.linked", name="Sam") and len(seen) == 4
+    assert (await db_counts(stack.engine))["InboundMessage"] == 2
