@@ -24,10 +24,11 @@ app.add_typer(db_app, name="db")
 def _register_subapps() -> None:
     if any(group.name == "meetings" for group in app.registered_groups):
         return
-    from bot.cli_ops import broadcast_cmd, outbox_cmd
+    from bot.cli_ops import broadcast_cmd, move_release_cmd, outbox_cmd
 
     app.command("broadcast")(broadcast_cmd)
     app.command("outbox")(outbox_cmd)
+    app.command("move-release")(move_release_cmd)
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged

@@ -1,21 +1,23 @@
-"""Operations commands: `throughcare broadcast` and `throughcare outbox` (registered in cli.py)."""
+"""Operations commands: `throughcare broadcast`, `outbox` and `move-release` (see cli.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import typer
 
-from bot.cli import fail, settings_or_exit
+from bot.cli import fail, parse_when, settings_or_exit
 from bot.runtime import open_engine, prepare_database
 from scheduler.broadcast import Audience, AudienceError, delivery_report, send_broadcast
+from scheduler.planning import replan_release
 from storage.db import session_scope
 from storage.models import OutboxStatus
-from storage.scheduling import list_outbox
+from storage.scheduling import list_outbox, set_release_date
 
 
 def broadcast_cmd(
@@ -100,3 +102,40 @@ def outbox_cmd(
     for r in found:
         typer.echo(f"#{r['id']:<6} {r['status']:<9} {r['kind']:<9} {r['channel']:<8} "
                    f"due {r['due_at'][:16]}  tries {r['attempts']}  {r['error'] or ''}")
+
+
+def move_release_cmd(
+    participant: Annotated[int, typer.Option(help="Participant id.")],
+    release_date: Annotated[str, typer.Option(help="New release date, YYYY-MM-DD.")],
+    now: Annotated[str | None, typer.Option(help="Plan as of this ISO 8601 time "
+                                            "(for tests and simulation).")] = None,
+) -> None:
+    """Move a participant's release date; the release sequence moves with it at once."""
+    try:
+        new_date = date.fromisoformat(release_date.strip())
+    except ValueError:
+        fail(f"--release-date {release_date[:40]!r} is not a date like 2026-11-20", 2)
+        raise
+    moment = parse_when(now)
+    settings = settings_or_exit()
+
+    async def go() -> dict[str, Any] | None:
+        engine = open_engine(settings)
+        try:
+            await prepare_database(engine)
+            async with session_scope(engine) as session:
+                moved = await set_release_date(session, participant_id=participant,
+                                               release_date=new_date, now=moment,
+                                               actor="cli")
+            if moved is None:
+                return None
+            stats = await replan_release(engine, participant_id=participant, now=moment)
+            return {"participant_id": participant, "release_date": new_date.isoformat(),
+                    "sequence": asdict(stats)}
+        finally:
+            await engine.dispose()
+
+    out = asyncio.run(go())
+    if out is None:
+        fail(f"no participant {participant} (or their data was deleted)", 1)
+    typer.echo(json.dumps(out, indent=2))

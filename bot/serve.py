@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +13,23 @@ import uvicorn
 
 from bot.channels.inbox import ChannelRuntime
 from bot.channels.log_sender import LogSender
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.runtime import open_engine, prepare_database
 from bot.web import create_app
+from scheduler.ratelimit import DEFAULT_LIMITS, RateLimiter
 from scheduler.sender import Sender
 from scheduler.worker import build_scheduler
 
 logger = logging.getLogger(__name__)
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    """Return the process's rate limiter: TWILIO_MPS for SMS, Telegram's own limits."""
+    if not settings.twilio_mps > 0:
+        raise ConfigError("TWILIO_MPS: must be above 0 (messages per second)")
+    limits = dict(DEFAULT_LIMITS)
+    limits["sms"] = replace(DEFAULT_LIMITS["sms"], per_second=float(settings.twilio_mps))
+    return RateLimiter(limits=limits)
 
 
 def build_senders(settings: Settings, *, telegram_bot: Any = None) -> dict[str, Sender]:
@@ -94,7 +105,8 @@ async def serve(
     engine = open_engine(settings)
     await prepare_database(engine)
     senders = build_senders(settings)
-    runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders)
+    limiter = build_limiter(settings)  # one per process: the worker and the fast path share it
+    runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders, limiter=limiter)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(_close_senders, senders)
@@ -105,13 +117,14 @@ async def serve(
         elif settings.telegram_enabled:
             bot = await _telegram_bot(stack, settings)
             senders["telegram"] = _telegram_sender(bot)
-        scheduler = build_scheduler(engine, senders) if worker else None
+        scheduler = build_scheduler(engine, senders, limiter=limiter) if worker else None
         if scheduler is not None:
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
             logger.info("worker started")
         if web:
-            app = create_app(settings, engine, senders=senders, telegram_app=tg_app)
+            app = create_app(settings, engine, senders=senders, telegram_app=tg_app,
+                             limiter=limiter)
             config = uvicorn.Config(app, host=host, port=port, log_level="info")
             logger.info("web app at http://%s:%s", host, port)
             await uvicorn.Server(config).serve()
@@ -130,4 +143,5 @@ async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -
         bot = await _telegram_bot(stack, settings) if settings.telegram_enabled else None
         senders = build_senders(settings, telegram_bot=bot)
         stack.push_async_callback(_close_senders, senders)
-        return await run_cycle(engine, senders, now=now, dry_run=dry_run)
+        return await run_cycle(engine, senders, now=now, dry_run=dry_run,
+                               limiter=build_limiter(settings))

@@ -20,7 +20,8 @@ from scheduler import reminders
 from scheduler.quiet import zone_of
 from storage.db import session_factory
 from storage.models import MessageKind, Priority
-from storage.scheduling import Recipient, plan_message, recipients
+from storage.outbox_q import cancel_and_free
+from storage.scheduling import Recipient, plan_message, queued, recipients
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ async def plan(engine: AsyncEngine, *, now: datetime, dry_run: bool = False) -> 
             people = await recipients(session)
             for rec in people.values():
                 await plan_release(session, rec, now=now, stats=stats)
+            await withdraw_moved_sequences(session, people, now=now, stats=stats)
             await reminders.plan_meetings(session, people, now=now, horizon=HORIZON,
                                           stats=stats)
             await reminders.plan_appointments(session, people, now=now, horizon=HORIZON,
@@ -84,6 +86,35 @@ async def plan(engine: AsyncEngine, *, now: datetime, dry_run: bool = False) -> 
         else:
             await session.commit()
     return stats
+
+
+async def replan_release(engine: AsyncEngine, *, participant_id: int, now: datetime) -> PlanStats:
+    """Plan one person's release sequence again now (after a Champion moved the date)."""
+    stats = PlanStats()
+    async with session_factory(engine)() as session:
+        people = await recipients(session, [participant_id])
+        for rec in people.values():
+            await plan_release(session, rec, now=now, stats=stats)
+        await withdraw_moved_sequences(session, people, now=now, stats=stats)
+        await session.commit()
+    return stats
+
+
+async def withdraw_moved_sequences(
+    session: AsyncSession, people: dict[int, Recipient], *, now: datetime, stats: PlanStats
+) -> None:
+    """Cancel queued sequence steps planned for a release date that has since moved.
+
+    plan_release moves the steps it still wants; this catches the rest: steps already past
+    for the new date, and whole sequences whose new date is outside the planning window.
+    """
+    for row in await queued(session, kinds=(MessageKind.SEQUENCE,), key_prefix="seq:"):
+        rec = people.get(row.participant_id or 0)
+        if rec is None:
+            continue
+        if (row.meta or {}).get("release_date") != rec.participant.release_date.isoformat():
+            stats.cancelled += await cancel_and_free(session, [row], now=now,
+                                                     reason="release date moved")
 
 
 async def plan_release(

@@ -26,21 +26,43 @@ def _in_quiet(hour: int, start: int, end: int) -> bool:
     return start <= hour < end
 
 
-def quiet_until(participant: Participant | None, now: datetime) -> datetime | None:
-    """Return when quiet time ends if `now` is inside it for this person, else None."""
+def _hours(participant: Participant | None) -> tuple[int, int]:
     start = participant.quiet_start_hour if participant else 21
     end = participant.quiet_end_hour if participant else 8
     if not (0 <= start <= 23 and 0 <= end <= 23):
-        start, end = 21, 8
+        return 21, 8
+    return start, end
+
+
+def quiet_until(participant: Participant | None, now: datetime) -> datetime | None:
+    """Return when quiet time ends if `now` is inside it for this person, else None."""
+    start, end = _hours(participant)
     zone = zone_of(participant)
     local = now.astimezone(zone)
     if not _in_quiet(local.hour, start, end):
         return None
     day = local.date() if local.hour < end else local.date() + timedelta(days=1)
     wall = datetime.combine(day, time(end)).replace(tzinfo=zone)
-    return wall.astimezone(UTC).astimezone(UTC)
+    return wall.astimezone(UTC)
 
 
 def may_defer(kind: str) -> bool:
     """Say whether quiet hours apply to this kind of message."""
     return kind not in NEVER_QUIET
+
+
+def before_quiet(
+    participant: Participant | None, moment: datetime, *, margin: timedelta = timedelta(hours=1)
+) -> datetime:
+    """Return `moment`, or `margin` before quiet hours begin that day if it falls after.
+
+    For messages that must go on a given day ("tomorrow" reminders): quiet hours would hold
+    a 9pm message until the next morning, so it goes earlier the same evening instead.
+    """
+    start, end = _hours(participant)
+    zone = zone_of(participant)
+    local = moment.astimezone(zone)
+    if not (start > end and local.hour >= start):
+        return moment  # not quiet, or quiet that ends later the same day
+    wall = datetime.combine(local.date(), time(start)).replace(tzinfo=zone)
+    return min(moment, wall.astimezone(UTC) - margin)

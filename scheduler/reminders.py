@@ -10,8 +10,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.texts import t
 from meeting_finder.recurrence import local_start, meeting_zone, next_occurrence
-from scheduler.quiet import zone_of
-from storage.models import Appointment, Meeting, MeetingStatus, MessageKind, Priority
+from scheduler.quiet import before_quiet, zone_of
+from storage.models import (
+    Appointment,
+    Meeting,
+    MeetingStatus,
+    MessageKind,
+    Participant,
+    Priority,
+)
 from storage.outbox import enqueue
 from storage.outbox_q import cancel_and_free
 from storage.scheduling import Recipient, plan_message, queued, sent_since, upcoming_appointments
@@ -49,6 +56,11 @@ def reminder_due(start: datetime, offset_minutes: int, zone: ZoneInfo) -> dateti
     local = start.astimezone(zone)
     base = local_start(local.date() - timedelta(days=days), local.time(), zone)
     return (base - timedelta(minutes=minutes)).astimezone(UTC)
+
+
+def day_start(moment: datetime, zone: ZoneInfo) -> datetime:
+    """Return local midnight at the start of `moment`'s day in `zone`, as UTC."""
+    return local_start(moment.astimezone(zone).date(), time(0), zone).astimezone(UTC)
 
 
 def occurrences(meeting: Meeting, *, now: datetime, horizon: timedelta) -> list[datetime]:
@@ -102,17 +114,20 @@ async def plan_meetings(
         zone = meeting_zone(meeting)
         for start in starts:
             for offset in offsets:
-                due = reminder_due(start, offset, zone)
-                if due < now - LATE_GRACE:
+                due, not_after = reminder_due(start, offset, zone), start
+                if offset >= 1440:  # says "tomorrow": it must go the day before, or not at all
+                    due = before_quiet(rec.participant, due)
+                    not_after = min(start, day_start(start, zone))
+                if due < now - LATE_GRACE or due >= not_after:
                     continue
-                key = "meeting_day" if offset >= 720 else "meeting_soon"
+                key = "meeting_day" if offset >= 1440 else "meeting_soon"
                 body = t(f"reminder.{key}", meeting=meeting.name[:40],
                          time=_fmt_time(start, zone), where=_where(meeting))
                 stats.count(await plan_message(
                     session, dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
                     due_at=due, now=now, channel=rec.channel, address=rec.address, body=body,
                     participant_id=pid, kind=MessageKind.REMINDER,
-                    priority=Priority.SCHEDULED, not_after=start, meeting_id=meeting.id,
+                    priority=Priority.SCHEDULED, not_after=not_after, meeting_id=meeting.id,
                     meta={"occurrence": start.isoformat(), "offset": offset}))
     await _withdraw_changed(session, people, wanted, meetings, now=now, stats=stats)
 
@@ -183,29 +198,37 @@ async def plan_appointments(
                              key_prefix=f"appt:{appt.id}:")
         keep = set()
         if rec is not None and not appt.cancelled:
-            for name, due in _appointment_times(appt, zone_of(rec.participant)):
-                if due < now - LATE_GRACE:
+            for name, due, not_after in _appointment_times(appt, rec.participant):
+                if due < now - LATE_GRACE or due >= not_after:
                     continue
                 key = f"appt:{appt.id}:{name}:{_stamp(appt.starts_at)}"
                 keep.add(key)
-                stats.count(await _plan_appointment(session, rec, appt, name, key, due, now))
+                stats.count(await _plan_appointment(session, rec, appt, name, key,
+                                                    due=due, not_after=not_after, now=now))
         drop = [r for r in stale if r.dedupe_key not in keep]
         stats.cancelled += await cancel_and_free(session, drop, reason="appointment changed",
                                                  now=now)
 
 
-def _appointment_times(appt: Appointment, zone: ZoneInfo) -> list[tuple[str, datetime]]:
+def _appointment_times(
+    appt: Appointment, participant: Participant
+) -> list[tuple[str, datetime, datetime]]:
+    """Return (name, due, not after) for the evening-before and morning reminders."""
+    zone = zone_of(participant)
     local = appt.starts_at.astimezone(zone)
-    out = [("day", local_start(local.date() - timedelta(days=1), DAY_BEFORE_AT, zone))]
-    morning = local_start(local.date(), MORNING_AT, zone)
+    day = local_start(local.date() - timedelta(days=1), DAY_BEFORE_AT, zone).astimezone(UTC)
+    # "Tomorrow" must go the day before: before quiet hours, and never after midnight.
+    out = [("day", before_quiet(participant, day),
+            min(appt.starts_at, day_start(appt.starts_at, zone)))]
+    morning = local_start(local.date(), MORNING_AT, zone).astimezone(UTC)
     if appt.starts_at - morning >= timedelta(hours=1):
-        out.append(("morning", morning))
-    return [(name, due.astimezone(UTC)) for name, due in out]
+        out.append(("morning", morning, appt.starts_at))
+    return out
 
 
 async def _plan_appointment(
-    session: AsyncSession, rec: Recipient, appt: Appointment, name: str, key: str,
-    due: datetime, now: datetime,
+    session: AsyncSession, rec: Recipient, appt: Appointment, name: str, key: str, *,
+    due: datetime, not_after: datetime, now: datetime,
 ) -> str:
     zone = zone_of(rec.participant)
     place = f", {appt.place[:40]}" if appt.place else ""
@@ -215,7 +238,7 @@ async def _plan_appointment(
     return await plan_message(
         session, dedupe_key=key, due_at=due, now=now, channel=rec.channel,
         address=rec.address, body=body, participant_id=rec.participant.id,
-        kind=MessageKind.REMINDER, priority=Priority.SCHEDULED, not_after=appt.starts_at,
+        kind=MessageKind.REMINDER, priority=Priority.SCHEDULED, not_after=not_after,
         appointment_id=appt.id, meta={"appointment": appt.starts_at.isoformat()})
 
 

@@ -328,20 +328,26 @@ async def cancel_pending_for(
 ) -> int:
     """Cancel a person's queued rows and claimed rows not yet in flight; free their keys.
 
-    One conditional UPDATE, so a dispatcher marking a row in flight at the same moment either
-    wins (the row goes; it was already on its way) or finds it cancelled and skips it. The
-    reply to this STOP or DELETE is written after this call, so it still goes.
+    Each row is ended by an UPDATE that re-checks it is still pending, so a dispatcher
+    marking it in flight at the same moment either wins (it was already on its way) or finds
+    it cancelled and skips it. Call before writing the reply to the STOP or DELETE.
     """
     pending = or_(col(OB.status) == OutboxStatus.QUEUED,
                   and_(col(OB.status) == OutboxStatus.SENDING, col(OB.inflight_at).is_(None)))
-    result = await session.exec(
-        update(OB).execution_options(synchronize_session="fetch")
-        .where(col(OB.participant_id) == participant_id)
-        .where(pending)
-        .values(status=OutboxStatus.CANCELLED, error=reason[:300], claim_token=None,
-                dedupe_key=_freed_key(), updated_at=now)
-    )
-    return int(result.rowcount or 0)
+    found = await session.exec(
+        select(OB.id, OB.dedupe_key).where(col(OB.participant_id) == participant_id)
+        .where(pending))
+    count = 0
+    for row_id, key in found.all():
+        # Plain values, so rows this session already holds are updated too ("evaluate").
+        result = await session.exec(
+            update(OB).execution_options(synchronize_session="evaluate")
+            .where(col(OB.id) == row_id).where(pending)
+            .values(status=OutboxStatus.CANCELLED, error=reason[:300], claim_token=None,
+                    dedupe_key=f"{key}#x{row_id}"[:200], updated_at=now)
+        )
+        count += int(result.rowcount or 0)
+    return count
 
 
 async def recheck_recipients(
