@@ -13,6 +13,7 @@ from storage.db import session_scope
 from storage.participants import enrol
 
 CODE_DAYS_AFTER_RELEASE = 60
+POSTCODE_PRECISIONS = ("postcode", "sector", "outward")
 
 
 async def enrol_participant(
@@ -39,7 +40,8 @@ async def enrol_participant(
         async with session_scope(engine) as session:
             participant, code = await enrol(
                 session, prison_name=prison, display_name=name, release_date=release_date,
-                release_postcode=place.label if place.precision != "latlon" else None,
+                release_postcode=place.label if place.precision in POSTCODE_PRECISIONS else None,
+                region=place.label[:100] if place.precision == "town" else None,
                 release_lat=place.lat, release_lon=place.lon, phone=phone, channel=channel,
                 now=now, goals=[g.strip()[:200] for g in goals if g.strip()],
                 code_days_after_release=CODE_DAYS_AFTER_RELEASE,

@@ -101,7 +101,8 @@ async def _place_for(conv: Conversation, query: str) -> Place | None:
     p = conv.participant
     if p.release_lat is not None and p.release_lon is not None:
         return Place(lat=p.release_lat, lon=p.release_lon,
-                     label=p.release_postcode or "your area", precision="postcode")
+                     label=p.release_postcode or p.region or "your area",
+                     precision="postcode")
     if p.release_postcode:
         return resolve_place(p.release_postcode)
     return None

@@ -85,6 +85,7 @@ async def enrol(
     goals: list[str] | None = None,
     release_lat: float | None = None,
     release_lon: float | None = None,
+    region: str | None = None,
 ) -> tuple[Participant, str]:
     """Create a participant, their plan and a link code; return both (the code only here)."""
     prison = await get_or_create_prison(session, prison_name)
@@ -94,6 +95,7 @@ async def enrol(
         release_postcode=release_postcode,
         release_lat=release_lat,
         release_lon=release_lon,
+        region=region,
         phone=phone,
         preferred_channel=channel,
         prison_id=prison.id,
