@@ -11,7 +11,14 @@ from bot.runtime import open_engine, prepare_database
 from handlers.engine import handle_inbound
 from handlers.types import EngineContext, Inbound
 from scheduler.dispatcher import dispatch
+from scheduler.ratelimit import ChannelLimit, RateLimiter
 from storage.db import session_scope
+
+# The console is a terminal, not a provider: no reason to wait between lines.
+CONSOLE_LIMITER = RateLimiter(limits={
+    "sms": ChannelLimit(per_second=10_000.0, count_segments=True),
+    "telegram": ChannelLimit(per_second=10_000.0),
+})
 
 
 async def run_chat(
@@ -38,7 +45,8 @@ async def run_chat(
                               received_at=moment)
             async with session_scope(engine) as session:
                 result = await handle_inbound(session, inbound, ctx)
-            await dispatch(engine, {channel: sender}, now=moment, keys=result.outbox_keys)
+            await dispatch(engine, {channel: sender}, now=moment, keys=result.outbox_keys,
+                           limiter=CONSOLE_LIMITER)
             for text in sender.outbox:
                 print(text)
                 print()

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = None
     twilio_messaging_service_sid: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
-    twilio_mps: float = 1.0  # messages (segments) per second the number may send
+    twilio_mps: float = Field(default=1.0, gt=0, le=10_000)  # segments a second we may send
 
     @field_validator("database_url")
     @classmethod

@@ -45,6 +45,7 @@ from storage.models import (
     ParticipantStatus,
     ToolEntry,
 )
+from storage.outbox_q import cancel_pending_for
 from storage.participants import audit, hash_address
 
 # Rows a dispatcher may be sending right now keep their address until it has finished.
@@ -83,11 +84,13 @@ def _blank(row: OutboundMessage, now: datetime) -> None:
 async def _scrub_outbox(
     session: AsyncSession, participant_id: int, addresses: set[tuple[str, str]], now: datetime
 ) -> tuple[int, int]:
+    cancelled = await cancel_pending_for(session, participant_id=participant_id,
+                                         reason="participant deleted their data", now=now)
     mine = [OutboundMessage.participant_id == participant_id]
     mine += [and_(OutboundMessage.channel == channel, OutboundMessage.address == address)
              for channel, address in addresses]
     rows = (await session.exec(select(OutboundMessage).where(or_(*mine)))).all()
-    cancelled = scrubbed = 0
+    scrubbed = 0
     for row in rows:
         if row.status == OutboxStatus.QUEUED:
             row.status = OutboxStatus.CANCELLED

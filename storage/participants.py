@@ -22,13 +22,11 @@ from storage.models import (
     IdentityStatus,
     InboundMessage,
     LinkCode,
-    OutboundMessage,
-    OutboxStatus,
     Participant,
     ParticipantStatus,
     Prison,
 )
-from storage.outbox_q import cancel_and_free
+from storage.outbox_q import cancel_pending_for
 
 # No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -290,12 +288,8 @@ async def opt_out(
     participant.opted_out_at = now
     participant.updated_at = now
     session.add(participant)
-    queued = await session.exec(
-        select(OutboundMessage)
-        .where(OutboundMessage.participant_id == participant_id)
-        .where(OutboundMessage.status == OutboxStatus.QUEUED)
-    )
-    await cancel_and_free(session, list(queued.all()), reason=reason, now=now)
+    # Queued rows and rows a dispatcher has claimed but not yet handed to the provider.
+    await cancel_pending_for(session, participant_id=participant_id, reason=reason, now=now)
     await audit(session, actor="system", action="opt_out", now=now,
                 participant_id=participant_id, detail={"reason": reason[:80]})
     return True

@@ -45,8 +45,11 @@ class StopsAfterFirstSend(FakeProvider):
         if len(self.calls) == 1:
             assert self.engine is not None
             async with session_scope(self.engine) as session:
-                if self.action == "stop":  # the STOP handler's own storage call
+                if self.action == "stop":  # the STOP handler: opt out, then write its reply
                     await opt_out(session, participant_id=self.person, now=NOON, reason="STOP")
+                    await enqueue(session, channel="sms", address=SAM, body="stop-reply",
+                                  dedupe_key="stop-reply", now=NOON, participant_id=self.person,
+                                  kind=MessageKind.REPLY, meta={"always": True})
                 elif self.action == "delete":
                     p = await session.get(Participant, self.person)
                     assert p is not None
@@ -73,9 +76,10 @@ async def test_no_more_messages_after_stop_delete_or_block_mid_batch(
     for i in range(3):  # one per group: a chat gets one message per group
         await put(engine, f"seq{i}", participant_id=sam, kind=MessageKind.SEQUENCE)
     await put(engine, "ali", participant_id=ali, address=ALI, kind=MessageKind.SEQUENCE)
-    # The reply to STOP goes whatever the status (it is written after the STOP).
-    await put(engine, "stop-reply", participant_id=sam, kind=MessageKind.REPLY,
-              priority=Priority.BULK, meta={"always": True})
+    if action != "stop":  # (for STOP, the handler writes its reply after opting out)
+        # A direct reply goes whatever the status.
+        await put(engine, "stop-reply", participant_id=sam, kind=MessageKind.REPLY,
+                  priority=Priority.BULK, meta={"always": True})
     provider = StopsAfterFirstSend("sms", engine=engine, person=sam, action=action)
 
     stats = await dispatch(engine, {"sms": provider}, now=NOON, limiter=limiter)
