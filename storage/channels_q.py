@@ -8,7 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import ChannelIdentity, IdentityStatus, OutboundMessage, OutboxStatus
-from storage.participants import audit, opt_out
+from storage.participants import audit, find_identity, opt_out
 
 # How far along a message is; a status callback may only move a row to a higher rank.
 _RANK = {
@@ -31,13 +31,7 @@ async def set_identity_status(
     only_from: IdentityStatus | None = None,
 ) -> ChannelIdentity | None:
     """Record what became of a channel address; with `only_from`, only out of that status."""
-    identity = (
-        await session.exec(
-            select(ChannelIdentity)
-            .where(ChannelIdentity.channel == channel)
-            .where(ChannelIdentity.address == address)
-        )
-    ).first()
+    identity = await find_identity(session, channel=channel, address=address)
     if identity is None or (identity.status == status and identity.error_code == error_code):
         return identity
     if only_from is not None and identity.status != only_from:

@@ -276,13 +276,9 @@ async def record_permanent_failure(
     now: datetime,
 ) -> None:
     """Record on the identity and the participant that a channel address no longer works."""
-    identity = (
-        await session.exec(
-            select(ChannelIdentity)
-            .where(ChannelIdentity.channel == channel)
-            .where(ChannelIdentity.address == address)
-        )
-    ).first()
+    from storage.participants import find_identity, opt_out  # participants imports us
+
+    identity = await find_identity(session, channel=channel, address=address)
     if identity is not None and identity_status:
         identity.status = identity_status  # type: ignore[assignment]
         identity.error_code = (code or "")[:40] or None
@@ -290,8 +286,6 @@ async def record_permanent_failure(
         session.add(identity)
     if identity is not None and identity_status == IdentityStatus.OPTED_OUT:
         # Twilio 21610: the person texted STOP to our number; STOP stops every channel.
-        from storage.participants import opt_out  # participants imports this module
-
         await opt_out(session, participant_id=identity.participant_id, now=now,
                       reason="number unsubscribed at the carrier (21610)")
     session.add(AuditEvent(at=now, actor="system", action="send_failed_permanently",
