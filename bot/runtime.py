@@ -23,7 +23,8 @@ def setup_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("httpx", "httpcore", "telegram.ext", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "telegram.ext", "apscheduler.executors.default",
+                  "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
