@@ -36,7 +36,12 @@ from storage.models import (
     Priority,
 )
 from storage.outbox import enqueue, last_offered_choices
-from storage.participants import find_identity, load_state, record_inbound
+from storage.participants import (
+    attach_inbound,
+    find_identity,
+    load_state,
+    record_inbound,
+)
 
 logger = logging.getLogger(__name__)
 FLOW_IDLE_LIMIT = timedelta(hours=6)
@@ -71,6 +76,9 @@ async def handle_inbound(
         replies = await _unknown_sender(session, inbound, text, ctx)
         identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
         participant = await session.get(Participant, identity.participant_id) if identity else None
+        if participant is not None and participant.id is not None:
+            await attach_inbound(session, channel=inbound.channel, provider_id=provider_id,
+                                 participant_id=participant.id)
     else:
         state = await load_state(session, participant.id or 0)
         conv = Conversation(session, ctx, inbound, participant, identity, state)

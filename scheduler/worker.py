@@ -16,6 +16,7 @@ from scheduler.planning import plan
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import session_scope
+from storage.erasure import forget_unlinked_inbound
 from storage.scheduling import count_due
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ async def run_cycle(
     """Plan, then send what is due as of `now`; dry_run plans in a rollback and sends nothing."""
     planned = await plan(engine, now=now, dry_run=dry_run)
     out: dict[str, Any] = {"now": now.isoformat(), "dry_run": dry_run, "planned": asdict(planned)}
+    if not dry_run:
+        out["forgotten"] = await housekeeping(engine, now=now)
     if dry_run:
         async with session_scope(engine) as session:
             out["due_now"] = await count_due(session, now=now)
@@ -43,6 +46,12 @@ async def run_cycle(
     stats = await dispatch(engine, senders, now=now, limiter=limiter, policy=policy)
     out["dispatch"] = asdict(stats)
     return out
+
+
+async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
+    """Forget what numbers that never linked sent us, after the retention period."""
+    async with session_scope(engine) as session:
+        return await forget_unlinked_inbound(session, now=now)
 
 
 def build_scheduler(
@@ -60,6 +69,7 @@ def build_scheduler(
 
     async def planning() -> None:
         await plan(engine, now=datetime.now(UTC))
+        await housekeeping(engine, now=datetime.now(UTC))
 
     # The rows say what is due, so a missed sweep or plan has nothing to catch up on: run it
     # once (coalesce) however late (misfire_grace_time=None), and never two at once

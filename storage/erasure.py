@@ -20,7 +20,7 @@ and the worker may sweep with `scrub_deleted_rows`, which blank those last rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -232,3 +232,21 @@ async def scrub_deleted_rows(session: AsyncSession) -> int:
         if pid is not None:
             total += await scrub_sent_rows(session, pid)
     return total
+
+
+UNLINKED_RETENTION = timedelta(days=30)
+
+
+async def forget_unlinked_inbound(
+    session: AsyncSession, *, now: datetime, keep_for: timedelta = UNLINKED_RETENTION
+) -> int:
+    """Blank messages from numbers that never linked, once they are `keep_for` old."""
+    result = await session.exec(
+        update(InboundMessage)  # type: ignore[call-overload]
+        .where(col(InboundMessage.participant_id).is_(None))
+        .where(col(InboundMessage.received_at) < now - keep_for)
+        .where(or_(col(InboundMessage.body).is_not(None),
+                   col(InboundMessage.address_hash).is_not(None)))
+        .values(body=None, address_hash=None)
+    )
+    return int(result.rowcount or 0)

@@ -293,3 +293,17 @@ async def opt_out(
     await audit(session, actor="system", action="opt_out", now=now,
                 participant_id=participant_id, detail={"reason": reason[:80]})
     return True
+
+
+async def attach_inbound(
+    session: AsyncSession, *, channel: str, provider_id: str, participant_id: int
+) -> None:
+    """Mark the message that linked an address as theirs (it arrived before the link)."""
+    row = (await session.exec(
+        select(InboundMessage)
+        .where(InboundMessage.channel == channel)
+        .where(InboundMessage.provider_id == provider_id)
+    )).first()
+    if row is not None and row.participant_id is None:
+        row.participant_id = participant_id
+        session.add(row)
