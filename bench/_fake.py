@@ -12,9 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
+from bot.channels.render import sms_segments
 from scheduler.clock import SimClock
 from scheduler.errors import TransientSendError
-from scheduler.ratelimit import estimate_segments
 from scheduler.sender import OutgoingMessage, SendResult
 from storage.db import create_all, drop_all, make_engine
 
@@ -31,9 +31,13 @@ class FakeProvider:
     accepted: Counter[int] = field(default_factory=Counter)
     failures: int = 0
 
+    def cost(self, message: OutgoingMessage) -> float:
+        """Charge SMS segments, as the real SMS sender does."""
+        return float(sms_segments(message.body)) if self.channel == "sms" else 1.0
+
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Record the call; fail transiently `error_rate` of the time."""
-        segments = float(estimate_segments(message.body)) if self.channel == "sms" else 1.0
+        segments = self.cost(message)
         self.sends.append((self.clock.monotonic(), message.id, segments))
         if self.rng.random() < self.error_rate:
             self.failures += 1

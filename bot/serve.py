@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.inbox import ChannelRuntime
 from bot.channels.log_sender import LogSender
@@ -18,17 +19,26 @@ from bot.runtime import open_engine, prepare_database
 from bot.web import create_app
 from scheduler.ratelimit import DEFAULT_LIMITS, RateLimiter
 from scheduler.sender import Sender
+from scheduler.service import DispatchLoop
 from scheduler.worker import build_scheduler
+from storage.budget import DatabaseBudget
+from storage.db import is_postgres
 
 logger = logging.getLogger(__name__)
 
 
-def build_limiter(settings: Settings) -> RateLimiter:
-    """Return the process's rate limiter: TWILIO_MPS for SMS, Telegram's own limits."""
+def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> RateLimiter:
+    """Return the process's rate limiter: TWILIO_MPS for SMS, Telegram's own limits.
+
+    On PostgreSQL the budgets live in the database, so every web and worker process spends
+    from one budget per channel (and per Telegram chat); on SQLite there is one process.
+    """
     if not settings.twilio_mps > 0:
         raise ConfigError("TWILIO_MPS: must be above 0 (messages per second)")
     limits = dict(DEFAULT_LIMITS)
     limits["sms"] = replace(DEFAULT_LIMITS["sms"], per_second=float(settings.twilio_mps))
+    if engine is not None and is_postgres(engine):
+        return RateLimiter(limits=limits, store=DatabaseBudget(engine))
     return RateLimiter(limits=limits)
 
 
@@ -105,7 +115,7 @@ async def serve(
     engine = open_engine(settings)
     await prepare_database(engine)
     senders = build_senders(settings)
-    limiter = build_limiter(settings)  # one per process: the worker and the fast path share it
+    limiter = build_limiter(settings, engine)  # the worker and the fast path share it
     runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders, limiter=limiter)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
@@ -117,8 +127,11 @@ async def serve(
         elif settings.telegram_enabled:
             bot = await _telegram_bot(stack, settings)
             senders["telegram"] = _telegram_sender(bot)
-        scheduler = build_scheduler(engine, senders, limiter=limiter) if worker else None
-        if scheduler is not None:
+        if worker:
+            loop = DispatchLoop(engine, senders, limiter=limiter)
+            await loop.start()
+            stack.push_async_callback(loop.stop)
+            scheduler = build_scheduler(engine, senders, limiter=limiter, loop=loop)
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
             logger.info("worker started")
@@ -144,4 +157,4 @@ async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -
         senders = build_senders(settings, telegram_bot=bot)
         stack.push_async_callback(_close_senders, senders)
         return await run_cycle(engine, senders, now=now, dry_run=dry_run,
-                               limiter=build_limiter(settings))
+                               limiter=build_limiter(settings, engine))

@@ -14,6 +14,10 @@ class Clock(Protocol):
         """Return seconds on a clock that never goes back."""
         ...
 
+    def epoch(self) -> float:
+        """Return seconds on the clock every process shares (send budgets live on it)."""
+        ...
+
     async def sleep(self, seconds: float) -> None:
         """Wait this many seconds."""
         ...
@@ -25,6 +29,10 @@ class RealClock:
     def monotonic(self) -> float:
         """Return time.monotonic()."""
         return time.monotonic()
+
+    def epoch(self) -> float:
+        """Return time.time(): the one clock several processes agree on."""
+        return time.time()
 
     async def sleep(self, seconds: float) -> None:
         """Sleep for real."""
@@ -44,6 +52,10 @@ class SimClock:
         """Return simulated seconds."""
         real = time.monotonic() - self._real0 if self.count_real_time else 0.0
         return self.offset + real
+
+    def epoch(self) -> float:
+        """Return simulated seconds (the simulation is its own shared clock)."""
+        return self.monotonic()
 
     def advance(self, seconds: float) -> None:
         """Move simulated time forward."""

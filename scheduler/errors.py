@@ -1,7 +1,9 @@
 """Sending errors, raised by channel senders and understood by the dispatcher.
 
 SendError
- +-- TransientSendError    try again later (rate limit, provider outage); may carry retry_after
+ +-- TransientSendError    try again later (rate limit, provider outage); may carry retry_after;
+ |                         `maybe_sent` when the request may have reached the provider (a timeout
+ |                         after sending), so the dispatcher looks it up before sending it again
  +-- PermanentSendError    never retry; may say what became of the identity
 """
 
@@ -21,10 +23,16 @@ class TransientSendError(SendError):
     """The send may work later; `retry_after` seconds if the provider said so."""
 
     def __init__(
-        self, reason: str, *, code: str | None = None, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(reason, code=code)
         self.retry_after = retry_after
+        self.maybe_sent = maybe_sent  # the provider may have it: look it up before a retry
 
 
 class PermanentSendError(SendError):

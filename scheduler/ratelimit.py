@@ -1,138 +1,214 @@
-"""Per-channel and per-chat send rates (GCRA virtual scheduling), counted in segments for SMS."""
+"""Send budgets: per-channel and per-chat rates (GCRA), urgent first, shared across processes.
+
+Each channel has one budget, counted in what the sender says a message costs (SMS:
+segments). A budget lives in a `BudgetStore`: in memory for one process (SQLite, the
+embedded default), or in the database (`storage.budget.DatabaseBudget`) so every `web` and
+`worker` process on PostgreSQL spends from the same one.
+
+Priority is ours, the limit is the provider's. A waiter at an urgent level (crisis, then
+replies) puts a *hold* on the slot it is waiting for; a less urgent taker cannot take while a
+more urgent hold is live. So an urgent message takes the next free slot and waits at most
+for the one send already on the wire, whatever bulk is queued, in this process or another.
+"""
 
 from __future__ import annotations
 
-import math
+import hashlib
 from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Protocol
 
 from scheduler.clock import Clock, RealClock
+from storage.budget import Rate, gcra_wait
+from storage.models import Priority
+from storage.outbox_q import LANE_SPLIT
 
-GSM7 = set(
-    "@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r\u00c5\u00e5\u0394_\u03a6"
-    "\u0393\u039b\u03a9\u03a0\u03a8\u03a3\u0398\u039e\u00c6\u00e6\u00df\u00c9 !\"#\u00a4%&'()*+,"
-    "-./0123456789:;<=>?\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1\u00dc\u00a7\u00bf"
-    "abcdefghijklmnopqrstuvwxyz\u00e4\u00f6\u00f1\u00fc\u00e0"
-)
-GSM7_EXT = set("^{}\\[~]|\u20ac")
+__all__ = ["DEFAULT_LIMITS", "BudgetStore", "ChannelLimit", "Level", "MemoryBudget", "Rate",
+           "RateLimiter", "gcra_wait", "level_for"]
 
 
-def estimate_segments(text: str) -> int:
-    """Estimate how many SMS segments a text takes (GSM-7 160/153, else UCS-2 70/67)."""
-    if all(c in GSM7 or c in GSM7_EXT for c in text):
-        units = len(text) + sum(1 for c in text if c in GSM7_EXT)
-        return 1 if units <= 160 else math.ceil(units / 153)
-    units = sum(2 if ord(c) > 0xFFFF else 1 for c in text)
-    return 1 if units <= 70 else math.ceil(units / 67)
+class Level(IntEnum):
+    """Who goes first for the next send slot (lower first)."""
+
+    CRISIS = 0  # crisis numbers
+    REPLY = 1  # answers to something a person just sent, STOP/START/HELP
+    BULK = 2  # reminders, sequences, follow-ups, broadcasts
+
+
+
+
+def level_for(priority: int) -> Level:
+    """Return the send level of an outbox priority."""
+    if priority <= Priority.URGENT:
+        return Level.CRISIS
+    return Level.REPLY if priority < LANE_SPLIT else Level.BULK
+
+
+class BudgetStore(Protocol):
+    """Where budgets live. Times are epoch seconds from the limiter's clock."""
+
+    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float
+                   ) -> float:
+        """Spend `cost` if allowed now (return 0.0), else return seconds to wait."""
+        ...
+
+    async def hold(self, key: str, *, level: Level, until: float) -> None:
+        """Keep less urgent takers off this budget until `until`."""
+        ...
+
+    async def pause(self, key: str, *, until: float) -> None:
+        """Let nobody take from this budget until `until` (retry_after, outage)."""
+        ...
+
+    async def paused_until(self, key: str) -> float:
+        """Return when a pause on this budget ends (0.0 if none)."""
+        ...
 
 
 @dataclass
-class Gcra:
-    """One rate: `rate` units a second with a burst of `burst` units, no more."""
-
-    rate: float
-    burst: float = 1.0
+class _Bucket:
     tat: float = 0.0  # theoretical arrival time of the next unit
+    holds: list[float] = field(default_factory=lambda: [0.0, 0.0])  # per urgent level
+    paused: float = 0.0
 
-    def wait_for(self, now: float, cost: float = 1.0) -> float:
-        """Return seconds to wait before `cost` units may go (0 means now)."""
-        interval = 1.0 / self.rate
-        # A message dearer than the burst waits until its whole cost fits: no window overflows.
-        allowed_at = self.tat + cost * interval - self.burst * interval
-        wait = allowed_at - now
-        return wait if wait > 1e-9 else 0.0  # float dust must not spin the caller
 
-    def take(self, now: float, cost: float = 1.0) -> None:
-        """Spend `cost` units at `now` (call only when wait_for said 0)."""
-        self.tat = max(self.tat, now) + cost / self.rate
+class MemoryBudget:
+    """Budgets in this process only (one process: SQLite, tests)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+
+    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float
+                   ) -> float:
+        """Spend `cost` if allowed now, else return the wait."""
+        b = self._buckets.setdefault(key, _Bucket())
+        wait = gcra_wait(tat=b.tat, cost=cost, rate=rate, now=now, holds=tuple(b.holds),
+                         level=int(level), paused=b.paused)
+        if wait == 0.0:
+            b.tat = max(b.tat, now) + cost * rate.interval
+            self._forget_idle(now)
+        return wait
+
+    async def hold(self, key: str, *, level: Level, until: float) -> None:
+        """Hold the budget for a more urgent level."""
+        if level < Level.BULK:
+            b = self._buckets.setdefault(key, _Bucket())
+            b.holds[level] = max(b.holds[level], until)
+
+    async def pause(self, key: str, *, until: float) -> None:
+        """Pause the budget."""
+        b = self._buckets.setdefault(key, _Bucket())
+        b.paused = max(b.paused, until)
+
+    async def paused_until(self, key: str) -> float:
+        """Return when the pause ends."""
+        b = self._buckets.get(key)
+        return b.paused if b is not None else 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        if len(self._buckets) > 50_000:  # per-chat buckets: keep memory small
+            self._buckets = {k: v for k, v in self._buckets.items()
+                             if max(v.tat, v.paused, *v.holds) > now}
 
 
 BURST_FRACTION = 0.05  # slack for a late wake-up, paid for by running a little under the limit
 
 
-def channel_bucket(limit: float) -> Gcra:
-    """Return a bucket that never sends more than `limit` units in any one-second window.
+def channel_rate(limit: float) -> Rate:
+    """Return a rate that never sends more than `limit` units in any one-second window.
 
     GCRA with rate r and burst b allows at most r + b - 1 units in a second, so a burst of
     5% (for timer jitter: a late wake-up is caught up, not lost) is paid for with r = limit -
     b + 1.
     """
     burst = max(1.0, limit * BURST_FRACTION)
-    return Gcra(rate=max(limit - burst + 1.0, limit * 0.5), burst=burst)
+    return Rate(per_second=max(limit - burst + 1.0, limit * 0.5), burst=burst)
 
 
 @dataclass
 class ChannelLimit:
     """How fast one channel may send."""
 
-    per_second: float  # messages a second overall (SMS: segments a second)
+    per_second: float  # units a second overall (SMS: segments a second)
     per_chat_per_second: float | None = None  # Telegram: about one a second in one chat
     chat_burst: float = 3.0  # a short reply of up to 3 messages goes at once
-    count_segments: bool = False
+    count_segments: bool = False  # SMS: the sender's cost() counts segments
 
 
 DEFAULT_LIMITS = {
     "telegram": ChannelLimit(per_second=30.0, per_chat_per_second=1.0),
     "sms": ChannelLimit(per_second=1.0, count_segments=True),
 }
+HOLD_GRACE = 0.25  # seconds a hold outlives its slot, for a late wake-up
+
+
+def chat_key(channel: str, address: str) -> str:
+    """Return a budget key for one chat that does not hold the address itself."""
+    digest = hashlib.sha256(f"{channel}:{address}".encode()).hexdigest()[:20]
+    return f"{channel}:chat:{digest}"
 
 
 @dataclass
 class RateLimiter:
-    """Keeps every channel within its limit; shared by all dispatch passes in one process."""
+    """Keeps every channel within its limit, urgent levels first."""
 
     limits: dict[str, ChannelLimit] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     clock: Clock = field(default_factory=RealClock)
-    _channel: dict[str, Gcra] = field(default_factory=dict)
-    _chat: dict[tuple[str, str], Gcra] = field(default_factory=dict)
-    _paused_until: dict[str, float] = field(default_factory=dict)
+    store: BudgetStore = field(default_factory=MemoryBudget)
+    _rates: dict[str, Rate] = field(default_factory=dict)
 
-    def cost(self, channel: str, body: str, segments: int | None = None) -> float:
-        """Return how many units a message spends on its channel."""
-        limit = self.limits.get(channel)
-        if limit is None or not limit.count_segments:
-            return 1.0
-        return float(segments or estimate_segments(body))
+    def _rate(self, channel: str, limit: ChannelLimit) -> Rate:
+        rate = self._rates.get(channel)
+        if rate is None:
+            rate = self._rates[channel] = channel_rate(limit.per_second)
+        return rate
 
-    def chat_wait(self, channel: str, address: str) -> float:
-        """Return seconds until this chat may get another message."""
+    async def take_chat(self, channel: str, address: str) -> float:
+        """Spend one message of this chat's own budget now, or return seconds to wait."""
         limit = self.limits.get(channel)
         if limit is None or limit.per_chat_per_second is None:
             return 0.0
-        bucket = self._chat.get((channel, address))
-        if bucket is None:
-            return 0.0
-        return bucket.wait_for(self.clock.monotonic())  # 0.0 when free
+        rate = Rate(per_second=limit.per_chat_per_second, burst=limit.chat_burst)
+        return await self.store.take(chat_key(channel, address), cost=1.0, rate=rate,
+                                     level=Level.BULK, now=self.clock.epoch())
 
-    def paused_for(self, channel: str) -> float:
+    async def paused_for(self, channel: str) -> float:
         """Return seconds the channel stays paused (after retry_after or an outage)."""
-        left = self._paused_until.get(channel, 0.0) - self.clock.monotonic()
+        left = await self.store.paused_until(channel) - self.clock.epoch()
         return left if left > 1e-9 else 0.0
 
-    def pause(self, channel: str, seconds: float) -> None:
-        """Send nothing on `channel` for `seconds`."""
-        until = self.clock.monotonic() + seconds
-        self._paused_until[channel] = max(self._paused_until.get(channel, 0.0), until)
+    async def pause(self, channel: str, seconds: float) -> None:
+        """Send nothing on `channel` for `seconds`, in any process sharing the store."""
+        await self.store.pause(channel, until=self.clock.epoch() + seconds)
 
-    async def acquire(self, channel: str, address: str, cost: float) -> None:
-        """Wait until the channel (and chat) may send `cost` units, then spend them."""
+    async def forget_idle(self) -> None:
+        """Let the store drop per-chat budgets nobody has used for a while."""
+        forget = getattr(self.store, "forget_idle", None)
+        if forget is not None:
+            await forget(now=self.clock.epoch())
+
+    async def acquire(
+        self, channel: str, cost: float, *, level: Level = Level.BULK,
+        max_wait: float | None = None,
+    ) -> bool:
+        """Wait until the channel may send `cost` at `level`, then spend it; say if taken.
+
+        With `max_wait`, give up (False) rather than wait longer than that in all.
+        """
         limit = self.limits.get(channel)
         if limit is None:
-            return
-        bucket = self._channel.get(channel)
-        if bucket is None:
-            bucket = self._channel[channel] = channel_bucket(limit.per_second)
+            return True
+        rate = self._rate(channel, limit)
+        waited = 0.0
         while True:
-            now = self.clock.monotonic()
-            wait = max(bucket.wait_for(now, cost), self.paused_for(channel))
-            if wait <= 0:
-                break
+            now = self.clock.epoch()
+            wait = await self.store.take(channel, cost=cost, rate=rate, level=level, now=now)
+            if wait <= 0.0:
+                return True
+            if max_wait is not None and waited + wait > max_wait:
+                return False
+            if level < Level.BULK:
+                await self.store.hold(channel, level=level,
+                                      until=now + wait + min(HOLD_GRACE, rate.interval / 2))
             await self.clock.sleep(wait)
-        bucket.take(self.clock.monotonic(), cost)
-        if limit.per_chat_per_second is not None:
-            chat = self._chat.setdefault(
-                (channel, address), Gcra(rate=limit.per_chat_per_second, burst=limit.chat_burst)
-            )
-            chat.take(self.clock.monotonic())
-            if len(self._chat) > 50_000:  # forget idle chats so memory stays small
-                now = self.clock.monotonic()
-                self._chat = {k: v for k, v in self._chat.items() if v.tat > now}
+            waited += wait

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from storage.models import OutboundMessage
@@ -19,6 +20,7 @@ class OutgoingMessage:
     choices: tuple[tuple[str, str], ...] = ()
     request_location: bool = False
     kind: str = "reply"
+    claimed_at: datetime | None = None  # when this try began: a lookup searches from here
 
     @classmethod
     def from_row(cls, row: OutboundMessage) -> OutgoingMessage:
@@ -31,6 +33,7 @@ class OutgoingMessage:
             choices=tuple((c[0], c[1]) for c in (row.choices or [])),
             request_location=row.request_location,
             kind=str(row.kind),
+            claimed_at=row.claimed_at,
         )
 
 
@@ -50,6 +53,10 @@ class Sender(Protocol):
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message."""
+        ...
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return what this message spends of the channel's rate (SMS: its segments)."""
         ...
 
 

@@ -15,6 +15,7 @@ from scheduler.dispatcher import DispatchPolicy, dispatch
 from scheduler.planning import plan
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
+from scheduler.service import DispatchLoop
 from storage.db import session_scope
 from storage.erasure import forget_unlinked_inbound
 from storage.scheduling import count_due
@@ -60,16 +61,28 @@ def build_scheduler(
     *,
     limiter: RateLimiter | None = None,
     policy: DispatchPolicy | None = None,
+    loop: DispatchLoop | None = None,
 ) -> AsyncIOScheduler:
-    """Create the scheduler with its periodic jobs (not started)."""
+    """Create the scheduler with its periodic jobs (not started).
+
+    With a `loop` (the service), messages leave as they fall due and the sweep only nudges
+    it, as a safety net; without one, the sweep dispatches.
+    """
     scheduler = AsyncIOScheduler(timezone="UTC")
 
     async def sweep() -> None:
+        if loop is not None:
+            loop.notify()
+            return
         await dispatch(engine, senders, now=datetime.now(UTC), limiter=limiter, policy=policy)
 
     async def planning() -> None:
         await plan(engine, now=datetime.now(UTC))
         await housekeeping(engine, now=datetime.now(UTC))
+        if limiter is not None:
+            await limiter.forget_idle()
+        if loop is not None:
+            loop.notify()
 
     # The rows say what is due, so a missed sweep or plan has nothing to catch up on: run it
     # once (coalesce) however late (misfire_grace_time=None), and never two at once

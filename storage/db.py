@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -45,6 +45,24 @@ def sync_url(url: str) -> str:
 def is_postgres(engine: AsyncEngine) -> bool:
     """Say whether the engine talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+# SQLSTATEs of PostgreSQL errors a fresh transaction may not meet: serialization failure,
+# deadlock detected, lock not available.
+_PG_RETRYABLE = {"40001", "40P01", "55P03"}
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Say whether a database error is lock contention that a new transaction may get past."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is not None:
+        return str(code) in _PG_RETRYABLE
+    message = str(orig).lower()
+    return "database is locked" in message or "database table is locked" in message \
+        or "busy" in message
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
+from storage.notify import notify_outbox
 
 # Statuses of messages the person has (or is about to have) in front of them.
 _SEEN = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.DELIVERED)
@@ -64,6 +65,8 @@ async def enqueue(
         index_elements=["dedupe_key"]
     )
     result = await session.exec(stmt)  # type: ignore[call-overload]
+    if result.rowcount:
+        await notify_outbox(session)
     return bool(result.rowcount)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, cast, func, or_, update
+from sqlalchemy import String, and_, bindparam, case, cast, exists, false, func, or_, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,9 @@ from storage.models import (
     OutboxStatus,
     Participant,
     ParticipantStatus,
+    Priority,
 )
+from storage.notify import notify_outbox
 
 OB = OutboundMessage
 
@@ -58,37 +62,83 @@ async def stale_claims(
     return list((await session.exec(query)).all())
 
 
+LANE_SPLIT = Priority.SCHEDULED  # priorities below this are the urgent lane
+
+
+class Lane(StrEnum):
+    """Which messages a dispatcher claims."""
+
+    URGENT = "urgent"  # crisis numbers, replies, STOP/START/HELP: never wait behind bulk
+    BULK = "bulk"  # reminders, sequences, follow-ups, broadcasts: claimed in small slices
+
+
+def lane_filter(lane: Lane | None, row: Any = OB) -> Any:
+    """Return the SQL condition for rows of one lane (None: both)."""
+    if lane is None:
+        return true()
+    urgent = col(row.priority) < LANE_SPLIT
+    return urgent if lane == Lane.URGENT else ~urgent
+
+
+def _rank(row: Any) -> Any:
+    """Return SQL for a row's send rank: crisis 0, other urgent 1, bulk 2."""
+    return case((col(row.priority) <= Priority.URGENT, 0),
+                (col(row.priority) < LANE_SPLIT, 1), else_=2)
+
+
+def _head_of_line(now: datetime, lease: timedelta) -> Any:
+    """Return SQL true for rows with no earlier message to the same address still pending.
+
+    Rows to one address leave in the order they were written within their rank; a crisis
+    reply goes before that person's other replies, and any urgent row before their bulk,
+    which waits for it. A claim so takes at most one row per address, which also shares
+    replies fairly between people.
+    """
+    o = aliased(OB)
+    pending = or_(and_(col(o.status) == OutboxStatus.QUEUED, col(o.due_at) <= now),
+                  and_(col(o.status) == OutboxStatus.SENDING, col(o.claimed_at) >= now - lease))
+    before = or_(_rank(o) < _rank(OB), and_(_rank(o) == _rank(OB), col(o.id) < col(OB.id)))
+    return ~exists().where(col(o.channel) == col(OB.channel))\
+        .where(col(o.address) == col(OB.address)).where(col(o.id) != col(OB.id))\
+        .where(pending).where(before)
+
+
 async def claim_due(
     session: AsyncSession,
     *,
     now: datetime,
     token: str,
     limit: int,
-    keys: Sequence[str] | None = None,
+    lane: Lane | None = None,
+    addresses: Sequence[tuple[str, str]] | None = None,
+    lease: timedelta = timedelta(minutes=2),
 ) -> list[OutboundMessage]:
-    """Claim up to `limit` due queued rows, urgent first, in one UPDATE ... RETURNING.
+    """Claim up to `limit` due queued rows of a lane, most urgent first, one per address.
 
-    On PostgreSQL the inner SELECT takes `FOR UPDATE SKIP LOCKED`, so several workers share
-    the queue without waiting on each other; on SQLite the single statement runs under the
-    database write lock, so two claimers can never take the same row.
+    On PostgreSQL the ids are chosen first with `LIMIT ... FOR UPDATE SKIP LOCKED` and then
+    updated by id, so a claim takes at most its limit whatever plan the planner picks and
+    several workers share the queue without waiting on each other. On SQLite one UPDATE runs
+    under the database write lock, so two claimers can never take the same row.
     """
-    inner = select(OB.id).where(col(OB.status) == OutboxStatus.QUEUED)
-    if keys is not None:
-        inner = inner.where(col(OB.dedupe_key).in_(list(keys)))
-    else:
-        inner = inner.where(col(OB.due_at) <= now)
+    inner = (select(OB.id).where(col(OB.status) == OutboxStatus.QUEUED)
+             .where(col(OB.due_at) <= now).where(lane_filter(lane))
+             .where(_head_of_line(now, lease)))
+    if addresses is not None:
+        inner = inner.where(or_(false(), *(and_(col(OB.channel) == c, col(OB.address) == a)
+                                           for c, a in set(addresses))))
     inner = inner.order_by(col(OB.priority), col(OB.due_at), col(OB.id)).limit(limit)
+    stmt = _update().where(col(OB.status) == OutboxStatus.QUEUED).values(
+        status=OutboxStatus.SENDING, claimed_at=now, claim_token=token, inflight_at=None,
+        updated_at=now).returning(OB.id)
     if _is_pg(session):
-        inner = inner.with_for_update(skip_locked=True)
-    result = await session.exec(
-        _update()
-        .where(col(OB.id).in_(inner.scalar_subquery()))
-        .where(col(OB.status) == OutboxStatus.QUEUED)
-        .values(status=OutboxStatus.SENDING, claimed_at=now, claim_token=token,
-                inflight_at=None, updated_at=now)
-        .returning(OB.id)
-    )
-    ids = [r[0] for r in result.all()]
+        chosen = [r[0] for r in (await session.exec(
+            inner.with_for_update(skip_locked=True))).all()]
+        if not chosen:
+            return []
+        stmt = stmt.where(col(OB.id).in_(chosen))
+    else:
+        stmt = stmt.where(col(OB.id).in_(inner.scalar_subquery()))
+    ids = [r[0] for r in (await session.exec(stmt)).all()]
     if not ids:
         return []
     rows = await session.exec(
@@ -97,6 +147,23 @@ async def claim_due(
         .execution_options(populate_existing=True)
     )
     return list(rows.all())
+
+
+async def addresses_of(session: AsyncSession, keys: Sequence[str]) -> list[tuple[str, str]]:
+    """Return the (channel, address) pairs of the rows with these dedupe keys."""
+    if not keys:
+        return []
+    found = await session.exec(select(OB.channel, OB.address)
+                               .where(col(OB.dedupe_key).in_(list(keys))).distinct())
+    return [(str(c), str(a)) for c, a in found.all()]
+
+
+async def earliest_due(session: AsyncSession, *, lane: Lane | None = None) -> datetime | None:
+    """Return when the next queued row of a lane falls due (None: nothing queued)."""
+    found = await session.exec(select(func.min(OB.due_at))
+                               .where(col(OB.status) == OutboxStatus.QUEUED)
+                               .where(lane_filter(lane)))
+    return found.one()
 
 
 async def participants_by_id(
@@ -405,6 +472,7 @@ async def enqueue_many(
     for start in range(0, len(values), 2000):
         stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await conn.execute(stmt, values[start : start + 2000])
+    await notify_outbox(session)
     return await count_rows(session) - before
 
 

@@ -13,12 +13,23 @@ logger = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
 
+def _cost(message: OutgoingMessage) -> float:
+    """Return the segments of an SMS as it would be sent, or one for any other channel."""
+    if message.channel == "sms":
+        return float(sms_segments(render_sms(message.body, message.choices)))
+    return 1.0
+
+
 @dataclass
 class ConsoleSender:
     """Collect what a person would see, rendered for their channel (the chat CLI)."""
 
     channel: str
     outbox: list[str] = field(default_factory=list)
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return what the message would cost on its channel (SMS: segments)."""
+        return _cost(message)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Render and keep the message."""
@@ -32,6 +43,10 @@ class LogSender:
     """Stand-in for a channel with no credentials: the message is stored and logged, not sent."""
 
     channel: str
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return what the message would cost on its channel (SMS: segments)."""
+        return _cost(message)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Log that the message would have been sent (the body is not logged)."""

@@ -36,14 +36,21 @@ def is_gsm7(text: str) -> bool:
 def sms_segments(text: str) -> int:
     """Count the SMS segments a text will take (GSM-7: 160/153, UCS-2: 70/67)."""
     if is_gsm7(text):
-        units = sum(2 if ch in _EXT else 1 for ch in text)
+        # An extension character is an escape and its character: two septets, never split.
+        sizes = [2 if ch in _EXT else 1 for ch in text]
         single, multi = 160, 153
     else:
-        units = sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+        # A character outside the BMP (most emoji) is a surrogate pair: never split either.
+        sizes = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
         single, multi = 70, 67
-    if units <= single:
+    if sum(sizes) <= single:
         return 1
-    return -(-units // multi)
+    segments, used = 1, 0
+    for size in sizes:
+        if used + size > multi:
+            segments, used = segments + 1, 0
+        used += size
+    return segments
 
 
 def render_sms(body: str, choices: tuple[tuple[str, str], ...] | list[Any] = ()) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 import phonenumbers
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
@@ -44,6 +46,17 @@ ERROR_REASONS = {
     30005: "unknown number",
     30006: "landline or unreachable carrier",
 }
+# A lookup reads this many of the number's newest messages, this many a page.
+LOOKUP_LIMIT = 50
+LOOKUP_PAGE_SIZE = 20
+# How far Twilio's clock may lag ours. Kept small on purpose: an identical text sent to the
+# same number just before this claim (MENU twice) belongs to an earlier row, and taking it
+# for this one would lose a reply, while missing our own only sends it twice.
+LOOKUP_SKEW = timedelta(seconds=3)
+LOOKUP_WINDOW = timedelta(days=1)  # how far back to look when the claim time is unknown
+# Errors raised before the request left this machine: Twilio certainly does not have it.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError,
+               httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 
 
 def normalise_number(raw: str, region: str = "GB") -> str | None:
@@ -97,6 +110,35 @@ class _RetryLater(Exception):
         self.retry_after = retry_after
 
 
+class _Unreadable(Exception):
+    """The Twilio API said yes (2xx) in a body that is not a JSON object."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"twilio http {status}: unreadable answer")
+        self.status = status
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _transient(exc: Exception, *, sending: bool) -> TransientSendError:
+    """Turn an HTTP failure into ours; when sending, say whether Twilio may have the request."""
+    if isinstance(exc, _RetryLater):
+        return TransientSendError(str(exc), code=str(exc.status), retry_after=exc.retry_after)
+    if isinstance(exc, _Unreadable):
+        return TransientSendError(str(exc), code=str(exc.status), maybe_sent=sending)
+    return TransientSendError(f"twilio unreachable: {type(exc).__name__}",
+                              maybe_sent=sending and not isinstance(exc, _NEVER_SENT))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class HttpxTwilioClient(AsyncHttpClient):
     """The twilio library's async HTTP client, on httpx, pointed at a configurable API base."""
 
@@ -122,7 +164,7 @@ class HttpxTwilioClient(AsyncHttpClient):
         timeout: float | None = None,  # noqa: ASYNC109  (the twilio interface)
         allow_redirects: bool = False,
     ) -> TwilioResponse:
-        """Make one request; raise _RetryLater for 429 and 5xx."""
+        """Make one request; raise _RetryLater for 429 and 5xx, _Unreadable for a bad 2xx."""
         if uri.startswith(TWILIO_API):
             uri = self.api_base_url + uri[len(TWILIO_API):]
         response = await self._client.request(
@@ -131,6 +173,9 @@ class HttpxTwilioClient(AsyncHttpClient):
         )
         if response.status_code == 429 or response.status_code >= 500:
             raise _RetryLater(response.status_code, _retry_after(response.headers))
+        ok = 200 <= response.status_code < 300
+        if ok and response.status_code != 204 and not _is_json_object(response.text):
+            raise _Unreadable(response.status_code)
         return TwilioResponse(response.status_code, response.text, dict(response.headers))
 
     async def aclose(self) -> None:
@@ -147,6 +192,7 @@ class TwilioSender:
     from_number: str | None = None
     messaging_service_sid: str | None = None
     channel: str = "sms"
+    clock: Callable[[], datetime] = _utcnow
 
     @classmethod
     def from_settings(
@@ -171,23 +217,65 @@ class TwilioSender:
         try:
             sent = await self.client.messages.create_async(
                 to=message.address, body=body, status_callback=self.status_callback, **sender)
-        except _RetryLater as exc:
-            raise TransientSendError(str(exc), code=str(exc.status),
-                                     retry_after=exc.retry_after) from None
-        except httpx.TransportError as exc:
-            raise TransientSendError(f"twilio unreachable: {type(exc).__name__}") from None
+        except (_RetryLater, _Unreadable, httpx.TransportError) as exc:
+            raise _transient(exc, sending=True) from None
         except TwilioRestException as exc:
             raise _translate(exc) from None
-        segments = int(sent.num_segments) if sent.num_segments else sms_segments(body)
+        if not sent.sid:
+            raise TransientSendError("twilio: answer without a sid", maybe_sent=True)
+        segments = _segments(sent.num_segments, body)
         logger.info("sms outbox #%s to %s accepted as %s", message.id,
                     redact(message.address), sent.sid)
         return SendResult(provider_id=sent.sid, segments=segments)
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return the segments of the text as it will be sent."""
+        return float(sms_segments(render_sms(message.body, message.choices)))
+
+    async def lookup(self, message: OutgoingMessage) -> SendResult | None:
+        """Return Twilio's record of this message if it took it since the claim, else None."""
+        body = render_sms(message.body, message.choices)
+        since = _search_from(message.claimed_at, self.clock())
+        try:
+            recent = await self.client.messages.list_async(
+                to=message.address, limit=LOOKUP_LIMIT, page_size=LOOKUP_PAGE_SIZE)
+        except (_RetryLater, _Unreadable, httpx.TransportError) as exc:
+            raise _transient(exc, sending=False) from None
+        except TwilioException as exc:  # a list page that is not 200 (bad credentials too)
+            raise TransientSendError(f"twilio lookup failed: {type(exc).__name__}") from None
+        matches = [m for m in recent if m.sid and m.body == body
+                   and m.date_created is not None and m.date_created >= since]
+        if not matches:
+            logger.info("sms outbox #%s: twilio has no copy for %s", message.id,
+                        redact(message.address))
+            return None
+        found = matches[0]  # the newest: earlier ones are likelier to be earlier rows'
+        logger.info("sms outbox #%s to %s found at twilio as %s (%d matching)", message.id,
+                    redact(message.address), found.sid, len(matches))
+        segments = _segments(found.num_segments, body)
+        return SendResult(provider_id=found.sid, segments=segments)
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
         http = self.client.http_client
         if isinstance(http, HttpxTwilioClient):
             await http.aclose()
+
+
+def _segments(reported: str | None, body: str) -> int:
+    """Return Twilio's segment count, or ours while it has none (a service answers "0")."""
+    count = int(reported) if reported and reported.isdigit() else 0
+    return count or sms_segments(body)
+
+
+def _search_from(claimed_at: datetime | None, now: datetime) -> datetime:
+    """Return the oldest creation time a lookup accepts as this claim's message."""
+    if claimed_at is None:
+        return now - LOOKUP_WINDOW
+    if claimed_at.tzinfo is None:  # SQLite hands back naive UTC
+        claimed_at = claimed_at.replace(tzinfo=UTC)
+    # Twilio dates to the whole second, so a message sent just after the claim may read earlier.
+    return claimed_at.replace(microsecond=0) - LOOKUP_SKEW
 
 
 def error_reason(code: int | None, *, http_status: int | None = None) -> str:

@@ -262,9 +262,22 @@ class TelegramSender:
 
     bot: Any  # telegram.Bot
     channel: str = "telegram"
+    # httpx errors (PTB's TimedOut or NetworkError carries one as its cause) raised before the
+    # request left this machine: Telegram certainly does not have the message.
+    _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout,
+                   httpx.ProxyError, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return one: Telegram's limits count messages, whatever their length."""
+        return 1.0
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message; turn Bot API errors into ours."""
+        try:
+            chat_id = int(message.address)
+        except ValueError:
+            raise PermanentSendError("telegram: not a chat id", code="chat_id",
+                                     identity_status=IdentityStatus.UNREACHABLE) from None
         text, markup = render_telegram(message.body, message.choices, message.request_location)
         reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
         if markup and "inline_keyboard" in markup:
@@ -273,7 +286,7 @@ class TelegramSender:
             reply_markup = ReplyKeyboardMarkup.de_json(markup, self.bot)
         try:
             sent = await self.bot.send_message(
-                chat_id=int(message.address), text=text, parse_mode=ParseMode.HTML,
+                chat_id=chat_id, text=text, parse_mode=ParseMode.HTML,
                 reply_markup=reply_markup, disable_web_page_preview=True)
         except Forbidden as exc:
             raise PermanentSendError(telegram_reason(403, exc.message), code="403",
@@ -289,8 +302,10 @@ class TelegramSender:
             raise PermanentSendError(
                 telegram_reason(400, exc.message), code="400",
                 identity_status=IdentityStatus.UNREACHABLE if unreachable else None) from None
-        except NetworkError as exc:
-            raise TransientSendError(f"telegram: {type(exc).__name__}") from None
+        except NetworkError as exc:  # TimedOut too: PTB raises it from the httpx error
+            never_sent = isinstance(exc.__cause__, self._NEVER_SENT)
+            raise TransientSendError(f"telegram: {type(exc).__name__}",
+                                     maybe_sent=not never_sent) from None
         except TelegramError as exc:
             raise TransientSendError(telegram_reason(None, exc.message)) from None
         logger.info("telegram outbox #%s sent as message %s", message.id, sent.message_id)

@@ -18,6 +18,7 @@ from storage.models.messages import (
     OutboundMessage,
     OutboxStatus,
     Priority,
+    RateBucket,
 )
 from storage.models.people import (
     AuditEvent,
@@ -44,6 +45,7 @@ __all__ = [
     "InboundMessage", "JSONText", "KeyContact", "LinkCode", "Meeting", "MeetingStatus",
     "MeetingSubscription", "MessageKind", "OutboundMessage", "OutboxStatus", "Participant",
     "ParticipantBase", "ParticipantCreate", "ParticipantPublic", "ParticipantStatus",
-    "Prison", "Priority", "StaffRole", "StaffUser", "ToolEntry", "ToolKind", "UTCDateTime",
+    "Prison", "Priority", "RateBucket", "StaffRole", "StaffUser", "ToolEntry", "ToolKind",
+    "UTCDateTime",
     "utcnow",
 ]

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import Float, Index, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from storage.models.common import JSONText, UTCDateTime, utcnow
@@ -55,7 +55,11 @@ class InboundMessage(SQLModel, table=True):
 
 
 class OutboundMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_due", "status", "due_at"),
+        # Per-address order: "is an earlier message to this address still pending?"
+        Index("ix_outbox_address_status", "channel", "address", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int | None = Field(default=None, index=True)
@@ -102,3 +106,13 @@ class Broadcast(SQLModel, table=True):
     text: str = Field(sa_type=Text)
     audience_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RateBucket(SQLModel, table=True):
+    """A send budget shared by every process (GCRA state in epoch seconds)."""
+
+    key: str = Field(primary_key=True, sa_type=AutoString(80))  # channel, or hashed chat
+    tat: float = Field(default=0.0, sa_type=Float)  # theoretical arrival time of the next unit
+    hold_crisis: float = Field(default=0.0, sa_type=Float)  # crisis waiter holds the slot
+    hold_reply: float = Field(default=0.0, sa_type=Float)  # a reply waiter holds the slot
+    paused: float = Field(default=0.0, sa_type=Float)  # retry_after or outage pause ends

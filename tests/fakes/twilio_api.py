@@ -1,4 +1,5 @@
-"""A fake Twilio REST API: Messages.json with real-shaped JSON, errors, status callbacks.
+"""A fake Twilio REST API: Messages.json (create and list) with real-shaped JSON, errors,
+status callbacks, slow and unreadable answers.
 
 It also plays the phone network: `text_from()` posts an inbound SMS to our webhook and
 `report()` posts a status callback, both signed with the twilio library's RequestValidator,
@@ -10,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
-import math
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
@@ -36,16 +39,35 @@ ERRORS = {
     21614: (400, "'To' number is not a valid mobile number"),
 }
 _GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMN"
-           "OPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
+           "OPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM_ESCAPED = set("^{}\\[~]|€\f")  # sent as ESC and a character: two septets
+_PRIVATE = {"n", "status_callback"}  # what the fake keeps that Twilio does not show
 
 
 def _sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-def _segments(body: str) -> int:
-    single, multi = (160, 153) if set(body) <= _GSM else (70, 67)
-    return 1 if len(body) <= single else math.ceil(len(body) / multi)
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def count_segments(body: str) -> int:
+    """Count segments as a handset splits them: an escape or a surrogate pair stays whole."""
+    if set(body) <= _GSM | _GSM_ESCAPED:
+        units = [2 if ch in _GSM_ESCAPED else 1 for ch in body]
+        single, multi = 160, 153
+    else:
+        units = [len(ch.encode("utf-16-le")) // 2 for ch in body]
+        single, multi = 70, 67
+    if sum(units) <= single:
+        return 1
+    parts = [0]
+    for size in units:
+        if parts[-1] + size > multi:
+            parts.append(0)
+        parts[-1] += size
+    return len(parts)
 
 
 @dataclass
@@ -59,7 +81,8 @@ class FakeTwilio:
     default_opt_out: bool = False  # Twilio's own STOP handling (on for real numbers)
     client: httpx.AsyncClient | None = None  # how it reaches our app
     messages: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[dict[str, str]] = field(default_factory=list)
+    requests: list[dict[str, str]] = field(default_factory=list)  # create forms
+    queries: list[dict[str, str]] = field(default_factory=list)  # list query strings
     opted_out: set[str] = field(default_factory=set)
     invalid_numbers: set[str] = field(default_factory=set)  # 21211
     landlines: set[str] = field(default_factory=set)  # 21614
@@ -67,14 +90,18 @@ class FakeTwilio:
     errors: list[dict[str, Any]] = field(default_factory=list)  # error bodies we answered
     network_replies: list[dict[str, Any]] = field(default_factory=list)  # Twilio's own texts
     auto_deliver: float | None = None  # report "delivered" this many seconds after a send
+    answer_delay: float = 0  # a create is recorded at once but answered this much later
+    malformed_next: int = 0  # the next creates are recorded but answered 201 with broken JSON
+    now: Callable[[], datetime] = _now  # Twilio's clock, for date_created
     _counter: Any = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def routes(self) -> list[Route]:
         """Return the routes of the Messages resource."""
-        return [Route(f"/{API_VERSION}/Accounts/{{account}}/Messages.json", self._create,
-                      methods=["POST"])]
+        path = f"/{API_VERSION}/Accounts/{{account}}/Messages.json"
+        return [Route(path, self._create, methods=["POST"]),
+                Route(path, self._list, methods=["GET"])]
 
     @property
     def app(self) -> Starlette:
@@ -100,13 +127,16 @@ class FakeTwilio:
         self.errors.append(body)
         return JSONResponse(body, status_code=status, headers=headers)
 
-    async def _create(self, request: Request) -> JSONResponse:
-        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-        self.requests.append(form)
+    def _authorised(self, request: Request) -> bool:
         expected = "Basic " + base64.b64encode(
             f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if (request.headers.get("authorization") != expected
-                or request.path_params["account"] != self.account_sid):
+        return (request.headers.get("authorization") == expected
+                and request.path_params["account"] == self.account_sid)
+
+    async def _create(self, request: Request) -> Response:
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        self.requests.append(form)
+        if not self._authorised(request):
             return self._error(20003)
         if self.failures:
             code, headers = self.failures.pop(0)
@@ -118,7 +148,7 @@ class FakeTwilio:
             return self._error(21614)
         if to in self.opted_out:
             return self._error(21610)
-        now = format_datetime(datetime.now(UTC), usegmt=False).replace("-0000", "+0000")
+        now = format_datetime(self.now().astimezone(UTC)).replace("-0000", "+0000")
         sid = _sid("SM")
         service = form.get("MessagingServiceSid")
         message = {
@@ -127,7 +157,7 @@ class FakeTwilio:
             "date_updated": now, "direction": "outbound-api", "error_code": None,
             "error_message": None, "from": None if service else form.get("From"),
             "messaging_service_sid": service, "num_media": "0",
-            "num_segments": str(_segments(form.get("Body", ""))), "price": None,
+            "num_segments": str(count_segments(form.get("Body", ""))), "price": None,
             "price_unit": "USD", "sid": sid, "status": "accepted" if service else "queued",
             "subresource_uris": {"media": f"/{API_VERSION}/Accounts/{self.account_sid}/"
                                           f"Messages/{sid}/Media.json"},
@@ -139,7 +169,48 @@ class FakeTwilio:
             task = asyncio.create_task(self._deliver_later(sid, self.auto_deliver))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        if self.malformed_next > 0:
+            self.malformed_next -= 1
+            return Response(json.dumps(message)[:40], status_code=201,
+                            media_type="application/json")  # cut off mid-answer
         return JSONResponse(message, status_code=201)
+
+    async def _list(self, request: Request) -> JSONResponse:
+        query = request.query_params
+        self.queries.append(dict(query))
+        if not self._authorised(request):
+            return self._error(20003)
+        size = int(query["PageSize"]) if query.get("PageSize", "").isdigit() else 50
+        size = min(max(size, 1), 1000)
+        page = int(query["Page"]) if query.get("Page", "").isdigit() else 0
+        rows = sorted((m for m in self.messages
+                       if "To" not in query or m.get("to") == query["To"]),
+                      key=lambda m: m.get("n", 0), reverse=True)  # newest first, as Twilio
+        start = page * size
+        token = query.get("PageToken", "")
+        after = [i for i, m in enumerate(rows) if "PA" + str(m.get("sid")) == token]
+        if after:  # the token names the last message of the page before
+            start = after[0] + 1
+        shown = rows[start:start + size]
+
+        def uri(number: int, token: str | None = None) -> str:
+            params = {k: query[k] for k in ("To",) if k in query}
+            params |= {"PageSize": str(size), "Page": str(number)}
+            if token:
+                params["PageToken"] = token
+            return f"{request.url.path}?{urlencode(params)}"
+
+        more = start + size < len(rows)
+        return JSONResponse({
+            "end": start + max(len(shown) - 1, 0), "first_page_uri": uri(0),
+            "messages": [{k: v for k, v in m.items() if k not in _PRIVATE} for m in shown],
+            "next_page_uri": uri(page + 1, "PA" + shown[-1]["sid"]) if more else None,
+            "page": page, "page_size": size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "start": start, "uri": uri(page, token or None),
+        })
 
     # Playing the network: posts to our app, signed as Twilio signs them -------------------
 
@@ -168,7 +239,7 @@ class FakeTwilio:
             "ToCountry": "GB", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0",
             "ToCity": "", "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received",
             "FromCity": "", "Body": body, "FromCountry": "GB", "To": self.our_number,
-            "ToZip": "", "NumSegments": str(_segments(body)), "MessageSid": sid,
+            "ToZip": "", "NumSegments": str(count_segments(body)), "MessageSid": sid,
             "AccountSid": self.account_sid, "From": number, "ApiVersion": API_VERSION,
         }
         return await self._post_signed(self.webhook_url, params)

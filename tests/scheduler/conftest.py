@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot.channels.render import sms_segments
 from scheduler.clock import SimClock
 from scheduler.errors import PermanentSendError, TransientSendError
 from scheduler.ratelimit import ChannelLimit, RateLimiter
@@ -52,6 +53,10 @@ class FakeProvider:
         pid = f"fake-{next(self.ids)}"
         self.accepted[message.id] = pid
         return SendResult(provider_id=pid, segments=1)
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Charge what a real sender would: SMS segments, one Telegram message."""
+        return float(sms_segments(message.body)) if self.channel == "sms" else 1.0
 
     def bodies(self) -> list[str]:
         """Return the bodies accepted, in order."""

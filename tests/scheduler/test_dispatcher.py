@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.render import sms_segments
 from scheduler.clock import SimClock
 from scheduler.dispatcher import UNKNOWN_OUTCOME, DispatchPolicy, dispatch
-from scheduler.ratelimit import ChannelLimit, RateLimiter, estimate_segments
+from scheduler.ratelimit import ChannelLimit, RateLimiter
 from storage.db import session_scope
 from storage.models import (
     ChannelIdentity,
@@ -61,7 +62,7 @@ async def test_sms_rate_is_counted_in_segments_and_never_exceeded(engine: AsyncE
     provider = FakeProvider("sms", clock=clock)
     await dispatch(engine, {"sms": provider}, now=NOON, limiter=limiter)
     times = [at for at, _ in provider.calls]
-    costs = [float(estimate_segments(m.body)) for _, m in provider.calls]
+    costs = [float(sms_segments(m.body)) for _, m in provider.calls]
     assert len(times) == 60
     assert _max_in_window(times, costs) <= 10
     assert sum(costs) / (times[-1] - times[0]) > 8  # and not far under the limit
