@@ -21,8 +21,31 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import session_scope
 from storage.models import OutboundMessage
+from storage.outbox_q import lane_depths
 
 logger = logging.getLogger(__name__)
+
+
+LANE_METRICS = (
+    ("throughcare_outbox_queued", "Queued outbox messages, due or not, by lane and channel."),
+    ("throughcare_outbox_due", "Outbox messages due now, not yet claimed, by lane and channel."),
+    ("throughcare_outbox_oldest_due_age_seconds",
+     "How long the oldest due message has waited, by lane and channel (0 when none)."),
+)
+
+
+async def _lane_lines(engine: AsyncEngine, now: datetime) -> list[str]:
+    """Return the per-lane, per-channel queue gauges."""
+    async with session_scope(engine) as session:
+        depths = await lane_depths(session, now=now)
+    lines: list[str] = []
+    for n, (name, help_text) in enumerate(LANE_METRICS):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        for lane, channel, queued, due, oldest in sorted(depths):
+            age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+            value = (queued, due, round(age, 3))[n]
+            lines.append(f'{name}{{lane="{lane}",channel="{channel}"}} {value}')
+    return lines
 
 
 def create_app(
@@ -67,6 +90,7 @@ def create_app(
         ]
         lines += [f'throughcare_outbox_messages{{status="{s}"}} {n}' for s, n in sorted(
             counts.items())]
+        lines += await _lane_lines(engine, clock())
         return PlainTextResponse("\n".join(lines) + "\n",
                                  media_type="text/plain; version=0.0.4")
 

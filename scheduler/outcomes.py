@@ -23,6 +23,7 @@ UNKNOWN_OUTCOME = "outcome unknown: worker stopped during the send; not retried 
 __all__ = ["UNKNOWN_OUTCOME", "PermanentSendError", "call", "cost_of", "record_unsent",
            "recover"]
 T = TypeVar("T")
+CRASHED = "worker stopped during the send"
 
 
 class Unexpected(Exception):
@@ -177,13 +178,14 @@ async def _record(
 async def _decide_doubt(run: Pass, session: AsyncSession, row: OutboundMessage, why: str
                         ) -> None:
     """No one can say whether it went: replies and crisis again, anything else not."""
-    _count(run, f"outcome unknown: {why}")
+    _count(run, why)
     if row.kind in (MessageKind.REPLY, MessageKind.CRISIS):
-        await _retry_later(run, session, row, TransientSendError(f"outcome unknown: {why}"))
+        await _retry_later(run, session, row, TransientSendError(why))
         return
     run.stats.failed += 1
+    error = UNKNOWN_OUTCOME if why == CRASHED else f"{why}: outcome unknown, not sent again"
     await q.finish(session, row_id=row.id or 0, token=run.token, now=run.now(),
-                   status=OutboxStatus.FAILED, error=UNKNOWN_OUTCOME, attempts=row.attempts + 1)
+                   status=OutboxStatus.FAILED, error=error, attempts=row.attempts + 1)
 
 
 async def _retry_later(
@@ -238,7 +240,7 @@ async def recover(run: Pass) -> None:
             urgent = row.kind in (MessageKind.REPLY, MessageKind.CRISIS)
             # Not there, or a reply nobody can vouch for (a crisis number twice beats never):
             # queue it again at once.
-            outcome = 0.0 if found is None or urgent else Doubt(str(found))
+            outcome = 0.0 if found is None or urgent else Doubt(CRASHED)
         await record_unsent(run, [(row, outcome)])
         if outcome == 0.0:
             run.stats.deferred -= 1  # a recovery, not a deferral

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -131,8 +131,7 @@ async def claim_due(
         status=OutboxStatus.SENDING, claimed_at=now, claim_token=token, inflight_at=None,
         updated_at=now).returning(OB.id)
     if _is_pg(session):
-        chosen = [r[0] for r in (await session.exec(
-            inner.with_for_update(skip_locked=True))).all()]
+        chosen = list((await session.exec(inner.with_for_update(skip_locked=True))).all())
         if not chosen:
             return []
         stmt = stmt.where(col(OB.id).in_(chosen))
@@ -474,6 +473,29 @@ async def enqueue_many(
         await conn.execute(stmt, values[start : start + 2000])
     await notify_outbox(session)
     return await count_rows(session) - before
+
+
+async def lane_depths(
+    session: AsyncSession, *, now: datetime
+) -> list[tuple[str, str, int, int, datetime | None]]:
+    """Return (lane, channel, queued, due now, oldest due time) for every lane and channel
+    with queued rows."""
+    lane = case((col(OB.priority) < LANE_SPLIT, str(Lane.URGENT)), else_=str(Lane.BULK))
+    due = col(OB.due_at) <= now
+    found = await session.exec(
+        select(lane, OB.channel, func.count(),
+               func.sum(case((due, 1), else_=0)),
+               func.min(case((due, col(OB.due_at)), else_=None)))
+        .where(col(OB.status) == OutboxStatus.QUEUED)
+        .group_by(lane, OB.channel))
+    out = []
+    for lane_name, channel, queued, due_now, oldest in found.all():
+        if isinstance(oldest, str):  # SQLite hands back the stored text inside an aggregate
+            oldest = datetime.fromisoformat(oldest)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        out.append((str(lane_name), str(channel), int(queued), int(due_now or 0), oldest))
+    return out
 
 
 async def count_rows(session: AsyncSession) -> int:
