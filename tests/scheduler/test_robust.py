@@ -117,8 +117,12 @@ async def test_the_loop_sends_a_message_when_it_falls_due_not_at_the_next_sweep(
     sent_at: dict[int, float] = {}
     real_send = provider.send
 
+    both = asyncio.Event()
+
     async def timed(message: OutgoingMessage) -> SendResult:
         sent_at[message.id] = time.monotonic()
+        if len(sent_at) == 2:
+            both.set()
         return await real_send(message)
 
     provider.send = timed  # type: ignore[method-assign]
@@ -132,9 +136,7 @@ async def test_the_loop_sends_a_message_when_it_falls_due_not_at_the_next_sweep(
         for n, delay in enumerate((0.6, 1.2)):
             await put(engine, f"r{n}", kind=MessageKind.REMINDER, now=start,
                       due_at=start + timedelta(seconds=delay))
-        deadline = time.monotonic() + 5
-        while len(sent_at) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(both.wait(), timeout=5)
     finally:
         await loop.stop()
     late = sorted(at - t0 for at in sent_at.values())
