@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from scheduler.errors import PermanentSendError, TransientSendError
 from scheduler.passes import Pass
 from scheduler.sender import OutgoingMessage, SendResult
 from storage import outbox_q as q
+from storage.channels_q import outbox_by_provider_id
 from storage.db import is_lock_error, session_scope
 from storage.models import MessageKind, OutboundMessage, OutboxStatus
 
@@ -105,6 +107,12 @@ async def lookup(run: Pass, message: OutgoingMessage) -> SendResult | None | Dou
     except Exception as exc:  # noqa: BLE001  (whatever the lookup raised, we still do not know)
         logger.warning("outbox #%s: lookup failed (%s)", message.id, type(exc).__name__)
         return Doubt("lookup failed")
+    if found is not None and found.provider_id:
+        async with session_scope(run.engine) as session:
+            owner = await outbox_by_provider_id(session, channel=message.channel,
+                                                provider_id=found.provider_id)
+        if owner is not None and owner.id != message.id:
+            return None  # the same words sent earlier as another of our messages: not this one
     return found
 
 
@@ -221,18 +229,17 @@ def _count(run: Pass, reason: str) -> None:
 async def recover(run: Pass) -> None:
     """Take back rows whose worker died, deciding each by whether it reached the provider."""
     async with session_scope(run.engine) as session:
-        stale = await q.stale_claims(session, now=run.now(), lease=run.policy.lease)
-        messages = {row.id: OutgoingMessage.from_row(row) for row in stale}  # old claimed_at
-        for row in stale:
-            row.claim_token, row.claimed_at = run.token, run.now()
-            session.add(row)
+        stale = await q.take_stale_claims(session, now=run.now(), lease=run.policy.lease,
+                                          token=run.token)
     for row in stale:
         run.stats.recovered += 1
         logger.warning("recovering outbox #%s from a dead worker", row.id)
         if row.inflight_at is None:
             outcome: object = 0.0  # never reached the provider: queue it again now
         else:
-            found = await lookup(run, messages[row.id])
+            # The provider got it, if at all, after it was marked in flight.
+            message = replace(OutgoingMessage.from_row(row), claimed_at=row.inflight_at)
+            found = await lookup(run, message)
             if isinstance(found, SendResult):
                 run.accepted.append((row, found))
                 await _save_accepted(run)

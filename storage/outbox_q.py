@@ -46,20 +46,29 @@ async def expire_overdue(session: AsyncSession, *, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-async def stale_claims(
-    session: AsyncSession, *, now: datetime, lease: timedelta, limit: int = 500
+async def take_stale_claims(
+    session: AsyncSession, *, now: datetime, lease: timedelta, token: str, limit: int = 500
 ) -> list[OutboundMessage]:
-    """Return `sending` rows whose claim is older than the lease (their worker died)."""
-    query = (
-        select(OB)
-        .where(col(OB.status) == OutboxStatus.SENDING)
-        .where(col(OB.claimed_at) < now - lease)
-        .order_by(col(OB.id))
-        .limit(limit)
-    )
+    """Take over `sending` rows whose claim is older than the lease (their worker died).
+
+    One UPDATE that re-checks the lease, so two recoverers never both take a row.
+    """
+    stale = and_(col(OB.status) == OutboxStatus.SENDING, col(OB.claimed_at) < now - lease)
+    inner = select(OB.id).where(stale).order_by(col(OB.id)).limit(limit)
+    stmt = _update().where(stale).values(claim_token=token, claimed_at=now).returning(OB.id)
     if _is_pg(session):
-        query = query.with_for_update(skip_locked=True)
-    return list((await session.exec(query)).all())
+        chosen = list((await session.exec(inner.with_for_update(skip_locked=True))).all())
+        if not chosen:
+            return []
+        stmt = stmt.where(col(OB.id).in_(chosen))
+    else:
+        stmt = stmt.where(col(OB.id).in_(inner.scalar_subquery()))
+    ids = [r[0] for r in (await session.exec(stmt)).all()]
+    if not ids:
+        return []
+    rows = await session.exec(select(OB).where(col(OB.id).in_(ids)).order_by(col(OB.id))
+                              .execution_options(populate_existing=True))
+    return list(rows.all())
 
 
 LANE_SPLIT = Priority.SCHEDULED  # priorities below this are the urgent lane
