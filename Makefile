@@ -39,8 +39,13 @@ test-pg: install
 lint: install
 	$(BIN)/ruff check bot handlers scheduler meeting_finder storage tests bench
 
+# `make bench BENCHES=priority BENCH_ARGS=--json` runs one, ending in a JSON line.
+BENCHES ?= meeting_search broadcast scheduler priority door
 bench: install
-	$(BIN)/python bench/meeting_search.py
+	@set -e; for name in $(BENCHES); do \
+		echo "== python -m bench.$$name $(BENCH_ARGS)"; \
+		$(BIN)/python -m bench.$$name $(BENCH_ARGS); \
+	done
 
 clean:
 	rm -rf $(VENV) throughcare.db throughcare.db-wal throughcare.db-shm

@@ -1,17 +1,22 @@
 """Bench: a 10,000-recipient broadcast through the real dispatcher to a rate-limited fake.
 
-Run: .venv/bin/python -m bench.broadcast [--recipients 10000] [--mps 50]
-Time is simulated for the rate limiter (no real waiting); the database work is real.
+Run: .venv/bin/python -m bench.broadcast [--recipients 10000] [--mps 50] [--json]
+Time is simulated for the rate limiter (no real waiting); the database work is real. It runs
+twice: with no provider errors, and with 5% transient errors (retried). With --json the last
+line is one JSON object, {"errors_0pct": {...}, "errors_5pct": {...}}.
+BENCH_DATABASE_URL picks PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 
 from bench._fake import FakeProvider, over_limit, scratch_engine
@@ -25,7 +30,7 @@ from storage.models import ChannelIdentity, OutboundMessage, OutboxStatus, Parti
 NOON = datetime(2025, 6, 3, 11, 0, tzinfo=UTC)
 
 
-async def _people(engine, n: int) -> None:  # noqa: ANN001
+async def _people(engine: AsyncEngine, n: int) -> None:
     async with session_scope(engine) as session:
         conn = await session.connection()
         await conn.execute(insert(Participant), [
@@ -40,7 +45,8 @@ async def _people(engine, n: int) -> None:  # noqa: ANN001
              "status": "active", "linked_at": NOON, "updated_at": NOON} for i in range(n)])
 
 
-async def _drain(engine, provider: FakeProvider, limiter: RateLimiter, clock: SimClock) -> int:  # noqa: ANN001
+async def _drain(engine: AsyncEngine, provider: FakeProvider, limiter: RateLimiter,
+                 clock: SimClock) -> int:
     """Sweep every 5 simulated seconds until nothing is queued; return sweeps."""
     sweeps = 0
     policy = DispatchPolicy(backoff_base=5.0)
@@ -101,12 +107,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--mps", type=float, default=50.0)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    for rate in (0.0, 0.05):
-        figures = asyncio.run(run(args.recipients, args.mps, rate))
-        print(f"error rate {rate:.0%}:")  # noqa: T201
+    runs = {f"errors_{rate:.0%}".replace("%", "pct"): asyncio.run(
+        run(args.recipients, args.mps, rate)) for rate in (0.0, 0.05)}
+    if args.json:
+        print(json.dumps(runs))
+        return
+    for name, figures in runs.items():
+        print(f"{name}:")
         for key, value in figures.items():
-            print(f"  {key}: {value}")  # noqa: T201
+            print(f"  {key}: {value}")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,29 @@
-"""Benchmark nearest-meeting search at 100,000 meetings against a brute-force geodesic scan.
+"""Bench: nearest-meeting search at 100,000 meetings against a brute-force geodesic scan.
 
-Run: .venv/bin/python bench/meeting_search.py [--meetings 100000] [--queries 1000] [--brute 5]
+Run: .venv/bin/python -m bench.meeting_search [--meetings 100000] [--queries 1000] [--brute 5]
+     [--json]
+With --json the last line is one JSON object. BENCH_DATABASE_URL picks PostgreSQL.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import statistics
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from datetime import time as clock_time
-from pathlib import Path
+from typing import Any
 
-from geopy.distance import geodesic
+from geopy.distance import geodesic  # type: ignore[import-untyped]
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from meeting_finder.places import town_index  # noqa: E402
-from meeting_finder.search import find_nearest  # noqa: E402
-from storage.db import create_all, make_engine, session_factory  # noqa: E402
-from storage.models.meetings import Meeting  # noqa: E402
+from bench._fake import scratch_engine
+from meeting_finder.places import town_index
+from meeting_finder.search import find_nearest
+from storage.db import session_factory
+from storage.models.meetings import Meeting
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
 
@@ -68,54 +68,69 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(meetings: int, queries: int, brute: int) -> None:
-    """Build the database, time both searches, print the figures."""
+async def run(meetings: int, queries: int, brute: int) -> dict[str, Any]:
+    """Build the database, time both searches, return the figures."""
     rng = random.Random(20260328)
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await create_all(engine)
+    engine, url = await scratch_engine()
+    try:
         started = time.perf_counter()
         rows = _rows(rng, meetings)
         async with engine.begin() as conn:
             for start in range(0, len(rows), 10_000):
                 await conn.execute(Meeting.__table__.insert(), rows[start : start + 10_000])  # type: ignore[attr-defined]
-        print(f"inserted {meetings:,} meetings in {time.perf_counter() - started:.1f} s")
+        inserted = time.perf_counter() - started
+        print(f"inserted {meetings:,} meetings in {inserted:.1f} s")
         targets = _points(rng, queries)
         async with session_factory(engine)() as session:
             started = time.perf_counter()
             await find_nearest(session, lat=targets[0][0], lon=targets[0][1], now=NOW, limit=5)
             built = (time.perf_counter() - started) * 1000
-            print(f"first search (builds the index): {built:.0f} ms")
             fast: list[float] = []
             for lat, lon in targets:
                 started = time.perf_counter()
                 result = await find_nearest(session, lat=lat, lon=lon, now=NOW, limit=5)
                 fast.append(time.perf_counter() - started)
                 assert len(result.hits) == 5
-        in_person = [
-            (r["lat"], r["lon"]) for r in rows
-            if r["attendance"] != "online" and r["access"] == "open" and r["status"] == "active"
-        ]
-        slow: list[float] = []
-        for lat, lon in targets[:brute]:
-            started = time.perf_counter()
-            dists = sorted(geodesic((lat, lon), point).miles for point in in_person)
-            _ = dists[:5]
-            slow.append(time.perf_counter() - started)
+    finally:
         await engine.dispose()
+    in_person = [
+        (r["lat"], r["lon"]) for r in rows
+        if r["attendance"] != "online" and r["access"] == "open" and r["status"] == "active"
+    ]
+    slow: list[float] = []
+    for lat, lon in targets[:brute]:
+        started = time.perf_counter()
+        dists = sorted(geodesic((lat, lon), point).miles for point in in_person)
+        _ = dists[:5]
+        slow.append(time.perf_counter() - started)
     f50, f99 = _pct(fast, 0.5) * 1000, _pct(fast, 0.99) * 1000
     s50, s99 = _pct(slow, 0.5) * 1000, _pct(slow, 0.99) * 1000
-    print(f"find_nearest (nearest 5), {len(fast)} queries: p50 {f50:.2f} ms, p99 {f99:.2f} ms, "
-          f"mean {statistics.mean(fast) * 1000:.2f} ms")
-    print(f"brute-force geopy geodesic over {len(in_person):,} meetings, {len(slow)} queries: "
-          f"p50 {s50:.0f} ms, p99 {s99:.0f} ms")
-    print(f"speed-up: {s50 / f50:.0f}x at p50, {s99 / f99:.0f}x at p99")
+    return {
+        "database": url.split("://")[0], "meetings": meetings,
+        "insert_seconds": round(inserted, 1), "first_search_ms": round(built),
+        "queries": len(fast), "search_p50_ms": round(f50, 2), "search_p99_ms": round(f99, 2),
+        "search_mean_ms": round(statistics.mean(fast) * 1000, 2),
+        "brute_candidates": len(in_person), "brute_queries": len(slow),
+        "brute_p50_ms": round(s50), "brute_p99_ms": round(s99),
+        "speedup_p50": round(s50 / f50), "speedup_p99": round(s99 / f99),
+    }
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Run the bench and print figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--meetings", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--brute", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
-    asyncio.run(main(args.meetings, args.queries, args.brute))
+    figures = asyncio.run(run(args.meetings, args.queries, args.brute))
+    if args.json:
+        print(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()

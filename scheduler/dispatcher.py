@@ -42,7 +42,7 @@ from scheduler import outcomes
 from scheduler.passes import DispatchPolicy, DispatchStats, Pass, default_limiter
 from scheduler.quiet import may_defer, quiet_until
 from scheduler.ratelimit import RateLimiter, level_for
-from scheduler.sender import OutgoingMessage, Sender, SendResult
+from scheduler.sender import OutgoingMessage, Sender
 from storage import outbox_q as q
 from storage.db import session_scope
 from storage.erasure import scrub_deleted_rows
@@ -87,8 +87,21 @@ async def dispatch(
         async with session_scope(engine) as session:
             run.stats.expired += await q.expire_overdue(session, now=run.now())
         lanes = [Lane.URGENT, Lane.BULK] if lane is None else [lane]
-    while await _one_slice(run, lanes, addresses=addresses, limit=limit):
-        pass
+    try:
+        while True:
+            finished = run.finished
+            if await _one_slice(run, lanes, addresses=addresses, limit=limit):
+                continue
+            if not run.inflight:
+                if run.finished != finished:
+                    continue  # a call came back while we looked: its person may have more
+                break
+            # Nothing claimable while calls are out: the next message to those people waits
+            # for them, so wait for one to come back and look again.
+            await asyncio.wait(run.inflight, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if run.inflight:
+            await asyncio.wait(run.inflight)
     if keys is None:
         async with session_scope(engine) as session:
             # The DELETE confirmation is the last row holding an erased person's address.
@@ -217,13 +230,18 @@ def _groups(run: Pass, rows: list[OutboundMessage]) -> list[list[OutboundMessage
 
 
 async def _send_group(run: Pass, group: list[OutboundMessage]) -> None:
-    """Mark a group in flight, send each within the limits, record every outcome."""
-    results: list[tuple[OutboundMessage, object]] = []
+    """Mark a group in flight and start each send as the limits allow.
+
+    Calls run concurrently (up to `concurrency`, across groups and slices): one provider
+    call that hangs until its timeout holds only its own row, not the rows behind it.
+    Each call records its own outcome.
+    """
+    deferred: list[tuple[OutboundMessage, object]] = []
     ready = []
+    paused = {ch: await run.limiter.paused_for(ch) for ch in {r.channel for r in group}}
     for row in group:
-        wait = max(await run.limiter.paused_for(row.channel),
-                   await run.limiter.take_chat(row.channel, row.address))
-        (results.append((row, wait)) if wait > 0 else ready.append(row))
+        wait = paused[row.channel] or await run.limiter.take_chat(row.channel, row.address)
+        (deferred.append((row, wait)) if wait > 0 else ready.append(row))
     async with session_scope(run.engine) as session:
         ended = await q.recheck_recipients(session, ids=[r.id or 0 for r in ready],
                                            token=run.token, now=run.now())
@@ -235,25 +253,21 @@ async def _send_group(run: Pass, group: list[OutboundMessage]) -> None:
             run.stats.cancelled += 1
         else:
             run.stats.failed += 1
-    started: list[tuple[OutboundMessage, asyncio.Task[object]]] = []
     for row in ready:
         if row.id not in owned:
             continue  # our lease ran out and another worker took it back
         early = await _before_send(run, row)
         if early is not None:
-            results.append((row, early))
+            deferred.append((row, early))
             continue
         run.stats.attempts += 1
-        # Start each send when the limiter allows; up to `concurrency` finish concurrently.
-        if len(started) >= run.policy.concurrency:
-            done_row, task = started.pop(0)
-            results.append((done_row, await task))
-        started.append((row, asyncio.create_task(outcomes.call(run, row))))
+        while len(run.inflight) >= run.policy.concurrency:
+            await asyncio.wait(run.inflight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(outcomes.call(run, row))
+        run.inflight.add(task)
+        task.add_done_callback(run.call_done)
         await asyncio.sleep(0)  # let the call leave now, at the moment the limiter allowed
-    for row, task in started:
-        results.append((row, await task))
-    await outcomes.record_unsent(run, [(r, o) for r, o in results
-                                       if not isinstance(o, SendResult)])
+    await outcomes.record_unsent(run, deferred)
 
 
 async def _before_send(run: Pass, row: OutboundMessage) -> object | None:
@@ -261,10 +275,10 @@ async def _before_send(run: Pass, row: OutboundMessage) -> object | None:
     gone = run.dead.get((row.channel, row.address))
     if gone is not None:  # failed permanently earlier in this pass: do not try again
         return outcomes.PermanentSendError(f"identity {gone}")
-    paused = await run.limiter.paused_for(row.channel)
-    if paused > 0:
-        return paused
     message = OutgoingMessage.from_row(row)
-    await run.limiter.acquire(row.channel, outcomes.cost_of(run, message),
-                              level=level_for(row.priority))
-    return None
+    taken = await run.limiter.acquire(row.channel, outcomes.cost_of(run, message),
+                                      level=level_for(row.priority),
+                                      max_wait=run.policy.max_slot_wait)
+    # Not within a few seconds (the channel was paused, or far more urgent work came):
+    # put it back for a moment rather than hold the rest of the group.
+    return None if taken else 1.0

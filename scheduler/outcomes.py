@@ -57,7 +57,15 @@ async def _write(run: Pass, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 
 async def call(run: Pass, row: OutboundMessage) -> object:
-    """Send one row; return the SendResult or the error. Never raises for a bad row."""
+    """Send one row and record what happened; return the outcome. Never raises for a row."""
+    outcome = await _send(run, row)
+    if not isinstance(outcome, SendResult):
+        await record_unsent(run, [(row, outcome)])
+    return outcome
+
+
+async def _send(run: Pass, row: OutboundMessage) -> object:
+    """Send one row; return the SendResult or the error."""
     message = OutgoingMessage.from_row(row)
     sender = run.senders[row.channel]
     try:

@@ -29,6 +29,7 @@ class DispatchPolicy:
     concurrency: int = 8  # provider calls in flight at once (HTTP latency, not CPU, is slow)
     urgent_claim: int = 50  # urgent rows claimed at once (one per address)
     bulk_slice_seconds: float = 1.0  # a bulk slice holds about this much of the channel rate
+    max_slot_wait: float = 5.0  # a row that cannot get a send slot this soon goes back
     jitter: Callable[[], float] = random.random
 
     def backoff(self, attempts: int) -> float:
@@ -80,6 +81,13 @@ class Pass:
     dead: dict[tuple[str, str], str] = field(default_factory=dict)  # address -> identity status
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one outcome write at once
     accepted: list[tuple[OutboundMessage, SendResult]] = field(default_factory=list)
+    inflight: set[asyncio.Task[object]] = field(default_factory=set)  # provider calls
+    finished: int = 0  # provider calls that have come back
+
+    def call_done(self, task: asyncio.Task[object]) -> None:
+        """Forget a provider call that has come back."""
+        self.inflight.discard(task)
+        self.finished += 1
 
     @property
     def clock(self) -> Clock:

@@ -2,15 +2,29 @@
 
 Every planned message has a dedupe key, so planning can run as often as we like: a second
 pass adds nothing, and a changed plan (a moved release date) moves the queued rows.
+
+A pass reads first and writes after, in short transactions. The planners read what they
+need (no write lock is taken while they work, nor while the meeting finder runs) and write
+down what they want in a `Work`; rows already as wanted are left out; the rest is written
+in batches of about BATCH_SECONDS each, with a pause between, so the web app's writes (an
+inbound SMS) never wait long behind a pass over thousands of people. Each planned change is
+decided from the reads alone, so batches do not depend on each other: one lost to a crash
+is redone by the next pass, and a dry run rolls each batch back and counts the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from time import monotonic
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,10 +32,19 @@ from handlers.texts import t
 from meeting_finder.search import find_nearest
 from scheduler import reminders
 from scheduler.quiet import zone_of
-from storage.db import session_factory
-from storage.models import MessageKind, Priority
-from storage.outbox_q import cancel_and_free
-from storage.scheduling import Recipient, plan_message, queued, recipients
+from storage.db import is_lock_error, session_factory
+from storage.models import MessageKind, OutboundMessage, Priority
+from storage.outbox import enqueue
+from storage.scheduling import (
+    Recipient,
+    add_planned,
+    cancel_queued,
+    plan_is_current,
+    plan_message,
+    planned_rows,
+    queued,
+    recipients,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +54,13 @@ SUGGEST_AT = time(12, 0)
 CHECKIN_AT = time(10, 0)
 SUGGEST_WITHIN = timedelta(hours=72)
 HORIZON = timedelta(days=8)  # how far ahead meeting and appointment reminders are written
+BATCH_SECONDS = 0.1  # a write transaction commits once it has run this long
+BATCH_MAX = 500  # ... or run this many steps
+ADD_CHUNK = 100  # new messages added by one statement
+# Seconds between batches. Longer than SQLite's busy handler sleeps between tries (100 ms),
+# so every writer waiting on the lock gets it before the next batch does.
+BATCH_PAUSE = 0.12
+BATCH_RETRY_FOR = 60.0  # seconds a batch keeps trying while the database is busy
 
 
 @dataclass
@@ -49,6 +79,80 @@ class PlanStats:
         elif outcome == "moved":
             self.moved += 1
 
+    def merge(self, other: PlanStats) -> None:
+        """Add another batch's counts to these."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+Step = Callable[[AsyncSession, PlanStats], Awaitable[None]]
+
+
+@dataclass
+class Work:
+    """What a pass wants written, decided from reads alone; `write` puts it in the database."""
+
+    now: datetime
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by dedupe key
+    cancels: list[tuple[OutboundMessage, str]] = field(default_factory=list)
+    notices: list[dict[str, Any]] = field(default_factory=list)
+    found: set[str] = field(default_factory=set)  # planned keys already in the outbox
+
+    def want(self, **values: Any) -> None:
+        """Plan one message (plan_message's arguments); the first plan for a key wins."""
+        self.messages.setdefault(values["dedupe_key"], {**values, "now": self.now})
+
+    def cancel(self, rows: Iterable[OutboundMessage], reason: str) -> None:
+        """Cancel these queued rows, if still queued when written."""
+        self.cancels.extend((row, reason) for row in rows)
+
+    def notify(self, **values: Any) -> None:
+        """Tell someone something once (enqueue's arguments); counted as notified if new."""
+        self.notices.append({**values, "now": self.now})
+
+    async def drop_current(self, session: AsyncSession) -> None:
+        """Leave out messages whose rows are already as planned, so a rerun writes nothing."""
+        found = await planned_rows(session, list(self.messages))
+        self.found = set(found)
+        for key, (status, meta, body) in found.items():
+            want = self.messages[key]
+            if plan_is_current(status=status, meta=meta, body=body, due_at=want["due_at"],
+                               want_body=want.get("body")):
+                del self.messages[key]
+
+    def steps(self) -> list[Step]:
+        """Return the write steps: new messages a chunk at a time, every other change alone."""
+        new = [v for key, v in self.messages.items() if key not in self.found]
+        out: list[Step] = [partial(_add_many, new[i : i + ADD_CHUNK])
+                           for i in range(0, len(new), ADD_CHUNK)]
+        out += [partial(_plan_one, v) for key, v in self.messages.items() if key in self.found]
+        out += [partial(_cancel_one, row, reason, self.now) for row, reason in self.cancels]
+        out += [partial(_notify_one, values) for values in self.notices]
+        return out
+
+
+async def _add_many(plans: list[dict[str, Any]], session: AsyncSession, stats: PlanStats
+                    ) -> None:
+    added = await add_planned(session, plans)
+    stats.added += len(added)
+    for values in plans:
+        if values["dedupe_key"] not in added:  # written since we read: move it if need be
+            stats.count(await plan_message(session, **values))
+
+
+async def _plan_one(values: dict[str, Any], session: AsyncSession, stats: PlanStats) -> None:
+    stats.count(await plan_message(session, **values))
+
+
+async def _cancel_one(row: OutboundMessage, reason: str, now: datetime, session: AsyncSession,
+                      stats: PlanStats) -> None:
+    stats.cancelled += await cancel_queued(session, [row], reason=reason, now=now)
+
+
+async def _notify_one(values: dict[str, Any], session: AsyncSession, stats: PlanStats) -> None:
+    if await enqueue(session, **values):
+        stats.notified += 1
+
 
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
     """Return wall-clock `at` on `day` in `zone` as aware UTC."""
@@ -66,42 +170,88 @@ def fmt_when(moment: datetime, zone: ZoneInfo) -> str:
 
 async def plan(engine: AsyncEngine, *, now: datetime, dry_run: bool = False) -> PlanStats:
     """Run every planner once as of `now`; with dry_run, count and roll back."""
-    stats = PlanStats()
-    async with session_factory(engine)() as session:
-        try:
-            people = await recipients(session)
-            for rec in people.values():
-                await plan_release(session, rec, now=now, stats=stats)
-            await withdraw_moved_sequences(session, people, now=now, stats=stats)
-            await reminders.plan_meetings(session, people, now=now, horizon=HORIZON,
-                                          stats=stats)
-            await reminders.plan_appointments(session, people, now=now, horizon=HORIZON,
-                                              stats=stats)
-            await reminders.plan_followups(session, people, now=now, stats=stats)
-        except BaseException:
-            await session.rollback()
-            raise
-        if dry_run:
-            await session.rollback()
-        else:
-            await session.commit()
-    return stats
+    work = Work(now=now)
+    async with session_factory(engine)() as session:  # reads only
+        people = await recipients(session)
+        for rec in people.values():
+            await plan_release(session, rec, now=now, work=work)
+        await withdraw_moved_sequences(session, people, work=work)
+        await reminders.plan_meetings(session, people, now=now, horizon=HORIZON, work=work)
+        await reminders.plan_appointments(session, people, now=now, horizon=HORIZON,
+                                          work=work)
+        await reminders.plan_followups(session, people, now=now, work=work)
+        await work.drop_current(session)
+    return await write(engine, work.steps(), dry_run=dry_run)
 
 
 async def replan_release(engine: AsyncEngine, *, participant_id: int, now: datetime) -> PlanStats:
     """Plan one person's release sequence again now (after a Champion moved the date)."""
-    stats = PlanStats()
-    async with session_factory(engine)() as session:
+    work = Work(now=now)
+    async with session_factory(engine)() as session:  # reads only
         people = await recipients(session, [participant_id])
         for rec in people.values():
-            await plan_release(session, rec, now=now, stats=stats)
-        await withdraw_moved_sequences(session, people, now=now, stats=stats)
-        await session.commit()
+            await plan_release(session, rec, now=now, work=work)
+        await withdraw_moved_sequences(session, people, work=work)
+        await work.drop_current(session)
+    return await write(engine, work.steps())
+
+
+async def write(engine: AsyncEngine, steps: list[Step], *, dry_run: bool = False) -> PlanStats:
+    """Run the steps in short transactions, pausing between them; dry_run rolls each back."""
+    stats = PlanStats()
+    done = 0
+    while done < len(steps):
+        if done:
+            await asyncio.sleep(BATCH_PAUSE)
+        batch, ran = await _batch_with_retry(engine, steps[done:], dry_run=dry_run)
+        stats.merge(batch)
+        done += ran
     return stats
 
 
+async def _batch_with_retry(
+    engine: AsyncEngine, steps: list[Step], *, dry_run: bool
+) -> tuple[PlanStats, int]:
+    """Run one batch, starting it again while the database is busy (each step is safe twice)."""
+    deadline = monotonic() + BATCH_RETRY_FOR
+    pause = 0.05
+    while True:
+        try:
+            return await _batch(engine, steps, dry_run=dry_run)
+        except DBAPIError as exc:
+            if not is_lock_error(exc) or monotonic() + pause > deadline:
+                raise
+            logger.warning("planning batch met a busy database; trying again")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
+async def _batch(
+    engine: AsyncEngine, steps: list[Step], *, dry_run: bool
+) -> tuple[PlanStats, int]:
+    """Run steps in one transaction until it has taken BATCH_SECONDS; say how many ran."""
+    stats = PlanStats()
+    ran = 0
+    async with session_factory(engine)() as session:
+        try:
+            started = monotonic()
+            for step in steps[:BATCH_MAX]:
+                await step(session, stats)
+                ran += 1
+                if monotonic() - started >= BATCH_SECONDS:
+                    break
+            if dry_run:
+                await session.rollback()
+            else:
+                await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    return stats, ran
+
+
 async def withdraw_moved_sequences(
-    session: AsyncSession, people: dict[int, Recipient], *, now: datetime, stats: PlanStats
+    session: AsyncSession, people: dict[int, Recipient], *, work: Work
 ) -> None:
     """Cancel queued sequence steps planned for a release date that has since moved.
 
@@ -110,16 +260,14 @@ async def withdraw_moved_sequences(
     """
     for row in await queued(session, kinds=(MessageKind.SEQUENCE,), key_prefix="seq:"):
         rec = people.get(row.participant_id or 0)
-        if rec is None:
-            continue
+        if rec is None or row.dedupe_key in work.messages:
+            continue  # not ours to judge, or planned again (plan_message moves it)
         if (row.meta or {}).get("release_date") != rec.participant.release_date.isoformat():
-            stats.cancelled += await cancel_and_free(session, [row], now=now,
-                                                     reason="release date moved")
+            work.cancel([row], "release date moved")
 
 
-async def plan_release(
-    session: AsyncSession, rec: Recipient, *, now: datetime, stats: PlanStats
-) -> None:
+async def plan_release(session: AsyncSession, rec: Recipient, *, now: datetime, work: Work
+                       ) -> None:
     """Plan the release sequence: welcome, a nearby meeting, check-ins on days 1 to 28."""
     p = rec.participant
     zone = zone_of(p)
@@ -142,11 +290,11 @@ async def plan_release(
     for name, due, not_after, body in items:
         if not_after <= now:
             continue
-        stats.count(await plan_message(
-            session, dedupe_key=f"seq:{p.id}:{name}", due_at=due, now=now,
-            channel=rec.channel, address=rec.address, body=body, participant_id=p.id,
-            kind=MessageKind.SEQUENCE, priority=Priority.SCHEDULED, not_after=not_after,
-            meta={"step": name, "release_date": released.isoformat()}))
+        work.want(
+            dedupe_key=f"seq:{p.id}:{name}", due_at=due, channel=rec.channel,
+            address=rec.address, body=body, participant_id=p.id, kind=MessageKind.SEQUENCE,
+            priority=Priority.SCHEDULED, not_after=not_after,
+            meta={"step": name, "release_date": released.isoformat()})
 
 
 async def _suggestion(session: AsyncSession, rec: Recipient, *, start: datetime) -> str:

@@ -13,6 +13,7 @@ for the one send already on the wire, whatever bulk is queued, in this process o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -47,9 +48,10 @@ def level_for(priority: int) -> Level:
 class BudgetStore(Protocol):
     """Where budgets live. Times are epoch seconds from the limiter's clock."""
 
-    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float
-                   ) -> float:
-        """Spend `cost` if allowed now (return 0.0), else return seconds to wait."""
+    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float,
+                   admit: float | None = None) -> float:
+        """Spend `cost` if `admit` units (default: cost) fit now (return 0.0), else return
+        seconds to wait."""
         ...
 
     async def hold(self, key: str, *, level: Level, until: float) -> None:
@@ -78,12 +80,12 @@ class MemoryBudget:
     def __init__(self) -> None:
         self._buckets: dict[str, _Bucket] = {}
 
-    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float
-                   ) -> float:
-        """Spend `cost` if allowed now, else return the wait."""
+    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float,
+                   admit: float | None = None) -> float:
+        """Spend `cost` if `admit` units fit now, else return the wait."""
         b = self._buckets.setdefault(key, _Bucket())
-        wait = gcra_wait(tat=b.tat, cost=cost, rate=rate, now=now, holds=tuple(b.holds),
-                         level=int(level), paused=b.paused)
+        wait = gcra_wait(tat=b.tat, cost=cost if admit is None else admit, rate=rate,
+                         now=now, holds=tuple(b.holds), level=int(level), paused=b.paused)
         if wait == 0.0:
             b.tat = max(b.tat, now) + cost * rate.interval
             self._forget_idle(now)
@@ -156,6 +158,7 @@ class RateLimiter:
     clock: Clock = field(default_factory=RealClock)
     store: BudgetStore = field(default_factory=MemoryBudget)
     _rates: dict[str, Rate] = field(default_factory=dict)
+    _turns: dict[tuple[str, Level], asyncio.Lock] = field(default_factory=dict)
 
     def _rate(self, channel: str, limit: ChannelLimit) -> Rate:
         rate = self._rates.get(channel)
@@ -198,11 +201,28 @@ class RateLimiter:
         limit = self.limits.get(channel)
         if limit is None:
             return True
+        if level == Level.BULK:
+            return await self._take(channel, cost, level=level, max_wait=max_wait)
+        # Urgent waiters of one level are served in the order they came (FIFO lock);
+        # a crisis waiter never queues behind a reply waiter.
+        turn = self._turns.setdefault((channel, level), asyncio.Lock())
+        async with turn:
+            return await self._take(channel, cost, level=level, max_wait=max_wait)
+
+    async def _take(
+        self, channel: str, cost: float, *, level: Level, max_wait: float | None
+    ) -> bool:
+        limit = self.limits[channel]
         rate = self._rate(channel, limit)
+        # An urgent message borrows: it goes in the next free slot whatever its length and
+        # the bulk behind it pays the debt, so the long-run rate still holds (a window may
+        # carry up to cost - 1 units over, once).
+        admit = 1.0 if level < Level.BULK else cost
         waited = 0.0
         while True:
             now = self.clock.epoch()
-            wait = await self.store.take(channel, cost=cost, rate=rate, level=level, now=now)
+            wait = await self.store.take(channel, cost=cost, rate=rate, level=level, now=now,
+                                         admit=admit)
             if wait <= 0.0:
                 return True
             if max_wait is not None and waited + wait > max_wait:

@@ -11,20 +11,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.texts import t
 from meeting_finder.recurrence import local_start, meeting_zone, next_occurrence
 from scheduler.quiet import before_quiet, zone_of
+from storage.meetings_q import meetings_by_id
 from storage.models import (
     Appointment,
     Meeting,
     MeetingStatus,
     MessageKind,
+    OutboundMessage,
     Participant,
     Priority,
 )
-from storage.outbox import enqueue
-from storage.outbox_q import cancel_and_free
-from storage.scheduling import Recipient, plan_message, queued, sent_since, upcoming_appointments
+from storage.scheduling import (
+    Recipient,
+    queued,
+    sent_since,
+    subscriptions,
+    upcoming_appointments,
+)
 
 if TYPE_CHECKING:
-    from scheduler.planning import PlanStats
+    from scheduler.planning import Work
 
 DEFAULT_OFFSETS = [1440, 60]
 LATE_GRACE = timedelta(minutes=15)  # a reminder planned this late still goes
@@ -92,11 +98,9 @@ async def plan_meetings(
     *,
     now: datetime,
     horizon: timedelta,
-    stats: PlanStats,
+    work: Work,
 ) -> None:
     """Plan reminders for chosen meetings; cancel or move those whose meeting changed."""
-    from storage.scheduling import subscriptions
-
     wanted: dict[tuple[int, int], list[datetime]] = {}
     meetings: dict[int, Meeting] = {}
     for pid, meeting in await subscriptions(session):
@@ -123,13 +127,13 @@ async def plan_meetings(
                 key = "meeting_day" if offset >= 1440 else "meeting_soon"
                 body = t(f"reminder.{key}", meeting=meeting.name[:40],
                          time=_fmt_time(start, zone), where=_where(meeting))
-                stats.count(await plan_message(
-                    session, dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
-                    due_at=due, now=now, channel=rec.channel, address=rec.address, body=body,
+                work.want(
+                    dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
+                    due_at=due, channel=rec.channel, address=rec.address, body=body,
                     participant_id=pid, kind=MessageKind.REMINDER,
                     priority=Priority.SCHEDULED, not_after=not_after, meeting_id=meeting.id,
-                    meta={"occurrence": start.isoformat(), "offset": offset}))
-    await _withdraw_changed(session, people, wanted, meetings, now=now, stats=stats)
+                    meta={"occurrence": start.isoformat(), "offset": offset})
+    await _withdraw_changed(session, people, wanted, meetings, now=now, work=work)
 
 
 async def _withdraw_changed(
@@ -139,7 +143,7 @@ async def _withdraw_changed(
     meetings: dict[int, Meeting],
     *,
     now: datetime,
-    stats: PlanStats,
+    work: Work,
 ) -> None:
     """Cancel queued reminders no plan wants any more; tell people when the meeting changed."""
     told: set[tuple[int, int, str]] = set()
@@ -157,7 +161,7 @@ async def _withdraw_changed(
             offsets = DEFAULT_OFFSETS if offsets is None else offsets
             if meta.get("offset") in offsets and rec is not None:
                 continue
-        stats.cancelled += await cancel_and_free(session, [row], reason="plan changed", now=now)
+        work.cancel([row], "plan changed")
         meeting = meetings.get(mid)
         rec = people.get(pid)
         if same_time or starts is None or meeting is None or rec is None:
@@ -174,13 +178,11 @@ async def _withdraw_changed(
                      when=_when(occurrence, zone))
         else:
             continue  # it runs, just not near that day: the new reminders say enough
-        if await enqueue(session, channel=rec.channel, address=rec.address, body=body,
-                         dedupe_key=f"mchg:{mid}:{pid}:{_stamp(occurrence)}", now=now,
-                         participant_id=pid, kind=MessageKind.REMINDER,
-                         priority=Priority.SCHEDULED, not_after=occurrence + timedelta(days=1),
-                         meeting_id=mid, meta={"occurrence": occurrence.isoformat(),
-                                               "change": True}):
-            stats.notified += 1
+        work.notify(channel=rec.channel, address=rec.address, body=body,
+                    dedupe_key=f"mchg:{mid}:{pid}:{_stamp(occurrence)}", participant_id=pid,
+                    kind=MessageKind.REMINDER, priority=Priority.SCHEDULED,
+                    not_after=occurrence + timedelta(days=1), meeting_id=mid,
+                    meta={"occurrence": occurrence.isoformat(), "change": True})
 
 
 async def plan_appointments(
@@ -189,13 +191,16 @@ async def plan_appointments(
     *,
     now: datetime,
     horizon: timedelta,
-    stats: PlanStats,
+    work: Work,
 ) -> None:
     """Plan reminders the evening before and on the morning of each appointment."""
+    # One read of every queued appointment reminder, not one per appointment: the key
+    # prefix cannot use an index, so each such read scans the whole outbox.
+    stale: dict[str, list[OutboundMessage]] = {}
+    for row in await queued(session, kinds=(MessageKind.REMINDER,), key_prefix="appt:"):
+        stale.setdefault(row.dedupe_key.split(":")[1], []).append(row)
     for appt in await upcoming_appointments(session, start=now, end=now + horizon):
         rec = people.get(appt.participant_id)
-        stale = await queued(session, kinds=(MessageKind.REMINDER,),
-                             key_prefix=f"appt:{appt.id}:")
         keep = set()
         if rec is not None and not appt.cancelled:
             for name, due, not_after in _appointment_times(appt, rec.participant):
@@ -203,11 +208,9 @@ async def plan_appointments(
                     continue
                 key = f"appt:{appt.id}:{name}:{_stamp(appt.starts_at)}"
                 keep.add(key)
-                stats.count(await _plan_appointment(session, rec, appt, name, key,
-                                                    due=due, not_after=not_after, now=now))
-        drop = [r for r in stale if r.dedupe_key not in keep]
-        stats.cancelled += await cancel_and_free(session, drop, reason="appointment changed",
-                                                 now=now)
+                _plan_appointment(work, rec, appt, name, key, due=due, not_after=not_after)
+        work.cancel([r for r in stale.get(str(appt.id), []) if r.dedupe_key not in keep],
+                    "appointment changed")
 
 
 def _appointment_times(
@@ -226,33 +229,34 @@ def _appointment_times(
     return out
 
 
-async def _plan_appointment(
-    session: AsyncSession, rec: Recipient, appt: Appointment, name: str, key: str, *,
-    due: datetime, not_after: datetime, now: datetime,
-) -> str:
+def _plan_appointment(
+    work: Work, rec: Recipient, appt: Appointment, name: str, key: str, *,
+    due: datetime, not_after: datetime,
+) -> None:
+    """Plan one appointment reminder."""
     zone = zone_of(rec.participant)
     place = f", {appt.place[:40]}" if appt.place else ""
     body = t("reminder.appointment_day" if name == "day" else "reminder.appointment_morning",
              what=t(f"reminder.what_{appt.kind}"), time=_fmt_time(appt.starts_at, zone),
              place=place)
-    return await plan_message(
-        session, dedupe_key=key, due_at=due, now=now, channel=rec.channel,
-        address=rec.address, body=body, participant_id=rec.participant.id,
-        kind=MessageKind.REMINDER, priority=Priority.SCHEDULED, not_after=not_after,
-        appointment_id=appt.id, meta={"appointment": appt.starts_at.isoformat()})
+    work.want(
+        dedupe_key=key, due_at=due, channel=rec.channel, address=rec.address, body=body,
+        participant_id=rec.participant.id, kind=MessageKind.REMINDER,
+        priority=Priority.SCHEDULED, not_after=not_after, appointment_id=appt.id,
+        meta={"appointment": appt.starts_at.isoformat()})
 
 
 async def plan_followups(
-    session: AsyncSession, people: dict[int, Recipient], *, now: datetime, stats: PlanStats
+    session: AsyncSession, people: dict[int, Recipient], *, now: datetime, work: Work
 ) -> None:
     """After a meeting someone was reminded of, ask whether they made it."""
-    from storage.models import Meeting as MeetingTable
-
     done = await sent_since(session, kind=MessageKind.REMINDER, key_prefix="rem:",
                             since=now - timedelta(days=3))
+    meetings = await meetings_by_id(session, sorted({r.meeting_id for r in done
+                                                     if r.meeting_id is not None}))
     for row in done:
         rec = people.get(row.participant_id or 0)
-        meeting = await session.get(MeetingTable, row.meeting_id or 0)
+        meeting = meetings.get(row.meeting_id or 0)
         occurrence = (row.meta or {}).get("occurrence")
         if rec is None or meeting is None or occurrence is None:
             continue
@@ -262,13 +266,13 @@ async def plan_followups(
         due = _meeting_end(meeting, start) + FOLLOWUP_AFTER_END
         choices = [[t("followup.went_label"), "WENT"], [t("followup.missed_label"), "MISSED"],
                    [t("followup.norun_label"), "NORUN"]]
-        stats.count(await plan_message(
-            session, dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{_stamp(start)}",
-            due_at=due, now=now, channel=rec.channel, address=rec.address,
+        work.want(
+            dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{_stamp(start)}",
+            due_at=due, channel=rec.channel, address=rec.address,
             body=t("followup.ask", meeting=meeting.name[:40]), participant_id=rec.participant.id,
             kind=MessageKind.FOLLOWUP, priority=Priority.SCHEDULED,
             not_after=start + timedelta(days=2), meeting_id=meeting.id, choices=choices,
-            meta={"occurrence": start.isoformat()}))
+            meta={"occurrence": start.isoformat()})
 
 
 def _meeting_end(meeting: Meeting, start: datetime) -> datetime:

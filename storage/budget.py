@@ -61,11 +61,13 @@ class DatabaseBudget:
                                              paused=0.0).on_conflict_do_nothing())
         self._known.add(key)
 
-    async def take(self, key: str, *, cost: float, rate: Rate, level: int, now: float
-                   ) -> float:
-        """Spend `cost` if the budget allows it now (0.0), else return seconds to wait."""
+    async def take(self, key: str, *, cost: float, rate: Rate, level: int, now: float,
+                   admit: float | None = None) -> float:
+        """Spend `cost` if `admit` units (default: cost) fit now (0.0), else return seconds
+        to wait."""
         spend = cost * rate.interval
-        allowed = [col(RB.tat) + spend - rate.burst * rate.interval <= now,
+        admit = cost if admit is None else admit
+        allowed = [col(RB.tat) + (admit - rate.burst) * rate.interval <= now,
                    col(RB.paused) <= now]
         allowed += [col(h) <= now for h in _HOLDS[: int(level)]]
         async with self.engine.begin() as conn:
@@ -81,7 +83,7 @@ class DatabaseBudget:
             row = (await conn.execute(
                 select(RB.tat, RB.hold_crisis, RB.hold_reply, RB.paused)
                 .where(col(RB.key) == key))).one()
-        wait = gcra_wait(tat=row[0], cost=cost, rate=rate, now=now, holds=(row[1], row[2]),
+        wait = gcra_wait(tat=row[0], cost=admit, rate=rate, now=now, holds=(row[1], row[2]),
                          level=level, paused=row[3])
         return max(wait, 0.001)  # it was refused: never spin on a zero wait
 

@@ -19,14 +19,17 @@ and the worker may sweep with `scrub_deleted_rows`, which blank those last rows.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import session_scope
 from storage.errors import NotFound
 from storage.models import (
     AftercarePlan,
@@ -50,6 +53,10 @@ from storage.participants import audit, hash_address
 
 # Rows a dispatcher may be sending right now keep their address until it has finished.
 _IN_FLIGHT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+# Sweeps work in short transactions, so an inbound message never waits long for the lock.
+FORGET_BATCH = 2000  # inbound rows blanked by one transaction
+SCRUB_BATCH = 100  # deleted participants scrubbed by one sweep
+BATCH_PAUSE = 0.12  # seconds between transactions, so other writers get the database
 
 
 @dataclass
@@ -217,8 +224,12 @@ async def scrub_sent_rows(session: AsyncSession, participant_id: int) -> int:
     return len(rows)
 
 
-async def scrub_deleted_rows(session: AsyncSession) -> int:
-    """Blank finished outbox rows of every deleted participant (a periodic sweep)."""
+async def scrub_deleted_rows(session: AsyncSession, *, limit: int = SCRUB_BATCH) -> int:
+    """Blank finished outbox rows of deleted participants (a periodic sweep).
+
+    At most `limit` people a call, so the sweep stays a short transaction; the next sweep
+    takes the rest.
+    """
     ids = (await session.exec(
         select(OutboundMessage.participant_id)
         .join(Participant, Participant.id == OutboundMessage.participant_id)  # type: ignore[arg-type]
@@ -226,6 +237,7 @@ async def scrub_deleted_rows(session: AsyncSession) -> int:
         .where(col(OutboundMessage.status).not_in(_IN_FLIGHT))
         .where(OutboundMessage.address != "")
         .distinct()
+        .limit(limit)
     )).all()
     total = 0
     for pid in ids:
@@ -238,15 +250,42 @@ UNLINKED_RETENTION = timedelta(days=30)
 
 
 async def forget_unlinked_inbound(
-    session: AsyncSession, *, now: datetime, keep_for: timedelta = UNLINKED_RETENTION
+    session: AsyncSession, *, now: datetime, keep_for: timedelta = UNLINKED_RETENTION,
+    limit: int | None = FORGET_BATCH,
 ) -> int:
-    """Blank messages from numbers that never linked, once they are `keep_for` old."""
-    result = await session.exec(
-        update(InboundMessage)  # type: ignore[call-overload]
+    """Blank messages from numbers that never linked, once they are `keep_for` old.
+
+    At most `limit` rows a call (oldest first), so one call is a short transaction; a
+    backlog is worked off by later calls (see forget_unlinked_in_batches).
+    """
+    due = (
+        select(InboundMessage.id)
         .where(col(InboundMessage.participant_id).is_(None))
         .where(col(InboundMessage.received_at) < now - keep_for)
         .where(or_(col(InboundMessage.body).is_not(None),
                    col(InboundMessage.address_hash).is_not(None)))
+    )
+    if limit is not None:
+        due = due.order_by(col(InboundMessage.id)).limit(limit)
+    result = await session.exec(
+        update(InboundMessage)  # type: ignore[call-overload]
+        .where(col(InboundMessage.id).in_(due.scalar_subquery()))
         .values(body=None, address_hash=None)
     )
     return int(result.rowcount or 0)
+
+
+async def forget_unlinked_in_batches(
+    engine: AsyncEngine, *, now: datetime, keep_for: timedelta = UNLINKED_RETENTION,
+    batch: int = FORGET_BATCH,
+) -> int:
+    """Forget every due message from never-linked numbers, committing `batch` rows at a time."""
+    total = 0
+    while True:
+        async with session_scope(engine) as session:
+            done = await forget_unlinked_inbound(session, now=now, keep_for=keep_for,
+                                                 limit=batch)
+        total += done
+        if done < batch:
+            return total
+        await asyncio.sleep(BATCH_PAUSE)

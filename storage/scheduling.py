@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.meetings_q import IN_CLAUSE_CHUNK
 from storage.models import (
     Appointment,
     AttendanceRecord,
@@ -24,6 +28,7 @@ from storage.models import (
     Participant,
     ParticipantStatus,
 )
+from storage.notify import notify_outbox
 from storage.outbox import enqueue
 from storage.outbox_q import cancel_and_free
 
@@ -123,6 +128,16 @@ async def sent_since(
     return list(rows.all())
 
 
+def plan_is_current(
+    *, status: str, meta: dict[str, Any] | None, body: str, due_at: datetime,
+    want_body: str | None,
+) -> bool:
+    """Say whether a row needs no change for this plan: it has left the queue, or matches."""
+    if status != OutboxStatus.QUEUED:
+        return True
+    return (meta or {}).get("planned") == due_at.isoformat() and body == want_body
+
+
 async def plan_message(
     session: AsyncSession, *, dedupe_key: str, due_at: datetime, now: datetime, **values: Any
 ) -> str:
@@ -137,15 +152,82 @@ async def plan_message(
                      **values):
         return "added"
     row = (await session.exec(select(OB).where(OB.dedupe_key == dedupe_key))).first()
-    if row is None or row.status != OutboxStatus.QUEUED:
-        return "kept"
-    if (row.meta or {}).get("planned") == planned and row.body == values.get("body"):
+    if row is None or plan_is_current(status=row.status, meta=row.meta, body=row.body,
+                                      due_at=due_at, want_body=values.get("body")):
         return "kept"
     row.due_at, row.meta, row.updated_at = due_at, meta, now
     row.not_after = values.get("not_after", row.not_after)
     row.body = values.get("body", row.body)
     session.add(row)
     return "moved"
+
+
+# What enqueue writes when a caller leaves a column out.
+_ROW_DEFAULTS: dict[str, Any] = {
+    "participant_id": None, "choices": None, "request_location": False, "not_after": None,
+    "meeting_id": None, "appointment_id": None, "broadcast_id": None,
+}
+
+
+async def add_planned(session: AsyncSession, plans: Sequence[dict[str, Any]]) -> set[str]:
+    """Add planned messages (plan_message's arguments) in one statement; return keys added.
+
+    A key already taken is skipped, as plan_message would skip adding it; the caller
+    passes those to plan_message to move them if they need it.
+    """
+    if not plans:
+        return set()
+    rows = []
+    for plan in plans:
+        values = {**_ROW_DEFAULTS, **plan}
+        now, due_at = values.pop("now"), values["due_at"]
+        rows.append({**values, "kind": str(values["kind"]), "status": str(OutboxStatus.QUEUED),
+                     "attempts": 0, "created_at": now, "updated_at": now,
+                     "meta": {**(values.get("meta") or {}), "planned": due_at.isoformat()}})
+    table: Any = OB.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if session.bind is not None and \
+        session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]) \
+        .returning(table.c.dedupe_key)
+    conn = await session.connection()
+    added = {key for (key,) in (await conn.execute(stmt, rows)).all()}
+    if added:
+        await notify_outbox(session)
+    return added
+
+
+async def planned_rows(
+    session: AsyncSession, keys: Sequence[str]
+) -> dict[str, tuple[str, dict[str, Any] | None, str]]:
+    """Return (status, meta, body) of the rows holding any of these dedupe keys, by key."""
+    found: dict[str, tuple[str, dict[str, Any] | None, str]] = {}
+    for start in range(0, len(keys), IN_CLAUSE_CHUNK):
+        rows = await session.exec(
+            select(OB.dedupe_key, OB.status, OB.meta, OB.body)
+            .where(col(OB.dedupe_key).in_(keys[start : start + IN_CLAUSE_CHUNK])))
+        found.update({key: (str(status), dict(meta) if meta else None, body)
+                      for key, status, meta, body in rows.all()})
+    return found
+
+
+async def cancel_queued(
+    session: AsyncSession, rows: Sequence[OutboundMessage], *, reason: str, now: datetime
+) -> int:
+    """Cancel rows read earlier that are still queued, freeing their keys; say how many.
+
+    Each UPDATE re-checks the row is still queued, so a row a dispatcher claimed (or a STOP
+    cancelled) since it was read is left alone.
+    """
+    count = 0
+    for row in rows:
+        result = await session.exec(
+            update(OB).execution_options(synchronize_session=False)  # type: ignore[call-overload]
+            .where(col(OB.id) == row.id).where(col(OB.status) == OutboxStatus.QUEUED)
+            .values(status=OutboxStatus.CANCELLED, error=reason[:300], updated_at=now,
+                    dedupe_key=f"{row.dedupe_key}#x{row.id}"[:200])
+        )
+        count += int(result.rowcount or 0)
+    return count
 
 
 async def cancel_reminders_for(

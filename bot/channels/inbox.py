@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
@@ -15,7 +19,7 @@ from handlers.types import EngineContext, Inbound
 from scheduler.dispatcher import DispatchStats, dispatch
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
-from storage.db import session_scope
+from storage.db import is_lock_error, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +46,38 @@ class ChannelRuntime:
 
 
 async def receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
-    """Run the engine on one message and commit its state and replies together."""
+    """Run the engine on one message and commit its state and replies together.
+
+    While another process holds the database (a locked SQLite file, a PostgreSQL
+    serialization failure) the whole message runs again in a new transaction, for up to
+    RECEIVE_RETRY_FOR seconds: Twilio does not retry a failed webhook, so giving up loses
+    the message. A rerun is safe: the failed transaction left nothing, and the engine skips
+    a provider id it has recorded.
+    """
     now = inbound.received_at or runtime.clock()
-    async with session_scope(runtime.engine) as session:
-        return await handle_inbound(session, inbound, runtime.context(now))
+    deadline = time.monotonic() + RECEIVE_RETRY_FOR
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with session_scope(runtime.engine) as session:
+                return await handle_inbound(session, inbound, runtime.context(now))
+        except DBAPIError as exc:
+            pause = _backoff(attempt)
+            if not is_lock_error(exc) or time.monotonic() + pause > deadline:
+                raise
+            # Channel and attempt only: never the body or the number.
+            logger.warning("database busy for an inbound %s message (attempt %d); "
+                           "trying again", inbound.channel, attempt)
+            await asyncio.sleep(pause)
+
+
+RECEIVE_RETRY_FOR = 20.0  # seconds an inbound message keeps trying a busy database
+
+
+def _backoff(attempt: int) -> float:
+    """Return the pause before another try: doubling from 50 ms to 1 s, jittered."""
+    return min(1.0, 0.05 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 async def send_replies(runtime: ChannelRuntime, keys: list[str]) -> DispatchStats:
