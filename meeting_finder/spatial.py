@@ -132,9 +132,9 @@ def invalidate_index(session: AsyncSession | None = None) -> None:
         for index in list(_indexes.values()):
             index.stale = True
         return
-    index = _indexes.get(_bind_key(session))
-    if index is not None:
-        index.stale = True
+    found = _indexes.get(_bind_key(session))
+    if found is not None:
+        found.stale = True
 
 
 def _bind_key(session: AsyncSession) -> Any:

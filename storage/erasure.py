@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -93,8 +93,8 @@ async def _scrub_outbox(
 ) -> tuple[int, int]:
     cancelled = await cancel_pending_for(session, participant_id=participant_id,
                                          reason="participant deleted their data", now=now)
-    mine = [OutboundMessage.participant_id == participant_id]
-    mine += [and_(OutboundMessage.channel == channel, OutboundMessage.address == address)
+    mine: list[ColumnElement[bool]] = [col(OutboundMessage.participant_id) == participant_id]
+    mine += [and_(col(OutboundMessage.channel) == channel, col(OutboundMessage.address) == address)
              for channel, address in addresses]
     rows = (await session.exec(select(OutboundMessage).where(or_(*mine)))).all()
     scrubbed = 0
@@ -118,16 +118,16 @@ async def _scrub_inbound(
 ) -> int:
     # The message that linked an address was written before the link existed, so it has no
     # participant id; it shares its channel and timestamp with the identity it created.
-    mine = [InboundMessage.participant_id == participant_id]
+    mine: list[ColumnElement[bool]] = [col(InboundMessage.participant_id) == participant_id]
     mine += [and_(col(InboundMessage.participant_id).is_(None),
-                  InboundMessage.channel == i.channel,
-                  InboundMessage.received_at == i.linked_at) for i in identities]
+                  col(InboundMessage.channel) == i.channel,
+                  col(InboundMessage.received_at) == i.linked_at) for i in identities]
     # Everything sent from their addresses, linked or not (a mistyped code, a first hello).
     hashes = [hash_address(f"{channel}:{address}") for channel, address in addresses]
     if hashes:
         mine.append(col(InboundMessage.address_hash).in_(hashes))
     result = await session.exec(
-        update(InboundMessage).where(or_(*mine))  # type: ignore[call-overload]
+        update(InboundMessage).where(or_(*mine))
         .values(body=None, address_hash=None)
     )
     return int(result.rowcount or 0)
@@ -182,7 +182,7 @@ async def erase_participant(
     actors = [f"address:{hash_address(f'{channel}:{address}')}" for channel, address in addresses]
     if actors:
         result = await session.exec(
-            delete(AuditEvent).where(col(AuditEvent.actor).in_(actors))  # type: ignore[call-overload]
+            delete(AuditEvent).where(col(AuditEvent.actor).in_(actors))
         )
         report.rows_deleted += int(result.rowcount or 0)
 
@@ -216,7 +216,7 @@ async def scrub_sent_rows(session: AsyncSession, participant_id: int) -> int:
         select(OutboundMessage)
         .where(OutboundMessage.participant_id == participant_id)
         .where(col(OutboundMessage.status).not_in(_IN_FLIGHT))
-        .where(or_(OutboundMessage.address != "", OutboundMessage.body != ""))
+        .where(or_(col(OutboundMessage.address) != "", col(OutboundMessage.body) != ""))
     )).all()
     for row in rows:
         _blank(row, p.deleted_at or row.updated_at)
@@ -268,7 +268,7 @@ async def forget_unlinked_inbound(
     if limit is not None:
         due = due.order_by(col(InboundMessage.id)).limit(limit)
     result = await session.exec(
-        update(InboundMessage)  # type: ignore[call-overload]
+        update(InboundMessage)
         .where(col(InboundMessage.id).in_(due.scalar_subquery()))
         .values(body=None, address_hash=None)
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
@@ -15,6 +15,7 @@ from storage.notify import notify_outbox
 
 # Statuses of messages the person has (or is about to have) in front of them.
 _SEEN = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.DELIVERED)
+_LOOK_BACK = 20  # messages read back to find the question a number answers
 
 
 async def enqueue(
@@ -82,20 +83,46 @@ async def pending_for(session: AsyncSession, participant_id: int) -> list[Outbou
 
 
 async def last_offered_choices(
-    session: AsyncSession, *, channel: str, address: str, now: datetime
+    session: AsyncSession, *, channel: str, address: str, now: datetime, at: str | None = None
 ) -> list[str]:
-    """Return the choice payloads of the last message this address got (empty if none)."""
-    row = (
+    """Return the choice payloads of the last question this address got (empty if none).
+
+    Rows are read in the order the person got them: by `sent_at`, or by when they were
+    written for those not sent yet, never by row id (a "did you make it?" planned yesterday
+    can arrive after today's replies). What is skipped, so it cannot take a flow's choices:
+    crisis numbers; replies marked `aside` in their meta (HELP, WENT... answered mid-flow);
+    a scheduled message without choices; a scheduled question once the person has written
+    since it came (its one answer was that message); a flow's own scheduled question (meta
+    `flow`, `step`) once the person has left that step. A reply whose meta `at` ("flow:step")
+    is not `at`, where the person is now, is out of date: no choices are in force.
+    """
+    sent_order = func.coalesce(col(OutboundMessage.sent_at), col(OutboundMessage.created_at))
+    rows = (
         await session.exec(
             select(OutboundMessage)
             .where(OutboundMessage.channel == channel)
             .where(OutboundMessage.address == address)
             .where(col(OutboundMessage.due_at) <= now)
             .where(col(OutboundMessage.status).in_(_SEEN))
-            .order_by(col(OutboundMessage.id).desc())
-            .limit(1)
+            .order_by(sent_order.desc(), col(OutboundMessage.id).desc())
+            .limit(_LOOK_BACK)
         )
-    ).first()
-    if row is None or not row.choices:
-        return []
-    return [str(choice[1]) for choice in row.choices]
+    ).all()
+    written_since = False  # has the person written since the row being looked at?
+    for row in rows:
+        meta = row.meta or {}
+        if row.kind == MessageKind.CRISIS:
+            continue
+        if row.kind == MessageKind.REPLY:
+            if meta.get("aside"):
+                written_since = True
+                continue
+            if at is not None and meta.get("at", at) != at:
+                return []
+            return [str(choice[1]) for choice in row.choices or []]
+        if "flow" in meta:
+            if at is None or f"{meta['flow']}:{meta.get('step', '')}" == at:
+                return [str(choice[1]) for choice in row.choices or []]
+        elif row.choices and not written_since:
+            return [str(choice[1]) for choice in row.choices]
+    return []

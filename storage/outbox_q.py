@@ -439,6 +439,8 @@ async def recheck_recipients(
     cancel: dict[int, str] = {}
     failed: dict[int, str] = {}
     for row_id, meta, person, identity in found.all():
+        if row_id is None:
+            continue
         gone = person in (ParticipantStatus.STOPPED, ParticipantStatus.DELETED)
         if gone and not (meta or {}).get("always"):
             cancel[row_id] = f"participant {person}"
@@ -492,7 +494,8 @@ async def lane_depths(
     lane = case((col(OB.priority) < LANE_SPLIT, str(Lane.URGENT)), else_=str(Lane.BULK))
     due = col(OB.due_at) <= now
     found = await session.exec(
-        select(lane, OB.channel, func.count(),
+        # sqlmodel's select() is typed for at most four columns; five work at runtime.
+        select(lane, OB.channel, func.count(),  # type: ignore[call-overload]
                func.sum(case((due, 1), else_=0)),
                func.min(case((due, col(OB.due_at)), else_=None)))
         .where(col(OB.status) == OutboxStatus.QUEUED)

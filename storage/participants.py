@@ -13,10 +13,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.errors import LinkCodeError
+from storage.errors import LinkCodeError, NotFound
 from storage.models import (
     AftercarePlan,
     AuditEvent,
+    Channel,
     ChannelIdentity,
     ConversationState,
     IdentityStatus,
@@ -95,7 +96,7 @@ async def enrol(
         release_lon=release_lon,
         region=region,
         phone=phone,
-        preferred_channel=channel,
+        preferred_channel=Channel(channel),
         prison_id=prison.id,
         enrolled_by=enrolled_by,
         created_at=now,
@@ -114,6 +115,13 @@ async def enrol(
     return participant, code
 
 
+def link_code_expiry(*, release_date: date, now: datetime, days_after_release: int) -> datetime:
+    """Return when a card code expires: the end of release + N days, and never under N days."""
+    end = datetime.combine(release_date + timedelta(days=days_after_release), time.max,
+                           tzinfo=UTC)
+    return max(end, now + timedelta(days=days_after_release))
+
+
 async def issue_link_code(
     session: AsyncSession,
     *,
@@ -124,15 +132,57 @@ async def issue_link_code(
     expires_at: datetime | None = None,
 ) -> str:
     """Create a new single-use code for a participant and return it."""
-    expires = datetime.combine(release_date + timedelta(days=days_after_release), time.max,
-                               tzinfo=UTC)
-    expires = expires_at or max(expires, now + timedelta(days=days_after_release))
+    expires = expires_at or link_code_expiry(release_date=release_date, now=now,
+                                             days_after_release=days_after_release)
     code = new_link_code()
     canonical = code.replace("-", "")
     session.add(LinkCode(participant_id=participant_id, code_hash=hash_code(canonical),
                          created_at=now, expires_at=expires))
     await session.flush()
     return code
+
+
+async def void_link_codes(session: AsyncSession, *, participant_id: int, now: datetime) -> int:
+    """Make every unused, unexpired code of a participant expire now; return how many."""
+    rows = await session.exec(
+        select(LinkCode)
+        .where(LinkCode.participant_id == participant_id)
+        .where(col(LinkCode.used_at).is_(None))
+        .where(col(LinkCode.expires_at) > now)
+    )
+    voided = 0
+    for row in rows.all():
+        row.expires_at = now
+        session.add(row)
+        voided += 1
+    return voided
+
+
+async def reissue_link_code(
+    session: AsyncSession,
+    *,
+    participant_id: int,
+    now: datetime,
+    days_after_release: int = 60,
+    issued_by: int | None = None,
+) -> tuple[str, datetime]:
+    """Void a participant's unused codes and issue a fresh one; return it and its expiry.
+
+    Raise NotFound for an unknown or deleted participant. The audit row holds no code.
+    """
+    participant = await session.get(Participant, participant_id)
+    if participant is None or participant.status == ParticipantStatus.DELETED:
+        raise NotFound(f"participant {participant_id}")
+    voided = await void_link_codes(session, participant_id=participant_id, now=now)
+    expires = link_code_expiry(release_date=participant.release_date, now=now,
+                               days_after_release=days_after_release)
+    code = await issue_link_code(session, participant_id=participant_id,
+                                 release_date=participant.release_date, now=now,
+                                 expires_at=expires)
+    await audit(session, actor=f"staff:{issued_by}" if issued_by else "cli",
+                action="new_code", participant_id=participant_id, now=now,
+                detail={"voided": voided})
+    return code, expires
 
 
 async def redeem_link_code(session: AsyncSession, *, code: str, now: datetime) -> Participant:
@@ -147,7 +197,7 @@ async def redeem_link_code(session: AsyncSession, *, code: str, now: datetime) -
         raise LinkCodeError("unknown")
     if row.used_at is not None:
         raise LinkCodeError("used")
-    if row.expires_at < now:
+    if row.expires_at <= now:  # a voided code expires at the moment it is voided
         raise LinkCodeError("expired")
     participant = await session.get(Participant, row.participant_id)
     if participant is None or participant.status == ParticipantStatus.DELETED:
@@ -197,7 +247,7 @@ async def link_identity(
     """Attach a channel address to a participant (one participant may have several)."""
     assert participant.id is not None
     identity = ChannelIdentity(
-        participant_id=participant.id, channel=channel, address=address, linked_at=now,
+        participant_id=participant.id, channel=Channel(channel), address=address, linked_at=now,
         updated_at=now,
     )
     session.add(identity)
@@ -206,7 +256,7 @@ async def link_identity(
 
 
 async def enrolled_by_phone(session: AsyncSession, phone: str) -> Participant | None:
-    """Return the not-yet-linked participant enrolled with this phone number."""
+    """Return the newest participant, not deleted, enrolled with this phone number."""
     return (
         await session.exec(
             select(Participant)
@@ -257,7 +307,7 @@ async def record_inbound(
     stmt = insert(InboundMessage).values(**values).on_conflict_do_nothing(
         index_elements=["channel", "provider_id"]
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
+    result = await session.exec(stmt)
     return bool(result.rowcount)
 
 

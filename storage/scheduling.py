@@ -49,7 +49,9 @@ def pick_identity(p: Participant, identities: list[ChannelIdentity]) -> ChannelI
     """Return the working identity on the preferred channel, else any working one."""
     working = [i for i in identities if i.status == IdentityStatus.ACTIVE]
     preferred = [i for i in working if i.channel == p.preferred_channel]
-    return (preferred or working or [None])[0]
+    if preferred:
+        return preferred[0]
+    return working[0] if working else None
 
 
 async def recipients(
@@ -74,9 +76,9 @@ async def recipients(
         found.setdefault(identity.participant_id, []).append(identity)
     out = {}
     for pid, person in people.items():
-        identity = pick_identity(person, found.get(pid, []))
-        if identity is not None:
-            out[pid] = Recipient(person, str(identity.channel), identity.address)
+        chosen = pick_identity(person, found.get(pid, []))
+        if chosen is not None:
+            out[pid] = Recipient(person, str(chosen.channel), chosen.address)
     return out
 
 
@@ -221,7 +223,7 @@ async def cancel_queued(
     count = 0
     for row in rows:
         result = await session.exec(
-            update(OB).execution_options(synchronize_session=False)  # type: ignore[call-overload]
+            update(OB).execution_options(synchronize_session=False)
             .where(col(OB.id) == row.id).where(col(OB.status) == OutboxStatus.QUEUED)
             .values(status=OutboxStatus.CANCELLED, error=reason[:300], updated_at=now,
                     dedupe_key=f"{row.dedupe_key}#x{row.id}"[:200])
@@ -291,7 +293,8 @@ async def located_participants(session: AsyncSession) -> list[tuple[int, float, 
         .where(col(Participant.release_lat).is_not(None))
         .where(col(Participant.release_lon).is_not(None))
     )
-    return [(i, la, lo) for i, la, lo in rows.all() if i is not None]
+    return [(i, la, lo) for i, la, lo in rows.all()
+            if i is not None and la is not None and lo is not None]
 
 
 async def region_ids(session: AsyncSession, region: str) -> list[int]:
@@ -326,7 +329,7 @@ async def broadcast_report(session: AsyncSession, broadcast_id: int) -> dict[str
     rows = await session.exec(
         select(OB.status, OB.error, func.count())
         .where(OB.broadcast_id == broadcast_id)
-        .group_by(OB.status, OB.error)
+        .group_by(col(OB.status), col(OB.error))
     )
     by_status: dict[str, int] = {}
     failed: dict[str, int] = {}

@@ -16,6 +16,7 @@ from telegram import (
     BotCommand,
     CallbackQuery,
     InlineKeyboardMarkup,
+    Message,
     ReplyKeyboardMarkup,
     Update,
 )
@@ -159,13 +160,15 @@ async def finish_update(
 
 async def _mark_choice(query: CallbackQuery) -> None:
     message = query.message
-    markup = getattr(message, "reply_markup", None)
-    if message is None or markup is None or not getattr(message, "text", None):
+    if not isinstance(message, Message):  # None, or too old for the bot to see
+        return
+    markup = message.reply_markup
+    if markup is None or not message.text:
         return
     label = next((b.text for row in markup.inline_keyboard for b in row
                   if b.callback_data == query.data), query.data or "")
     chosen = html.escape(t("telegram.chosen", label=label), quote=False)
-    await query.edit_message_text(f"{message.text_html}\n\n<i>{chosen}</i>",  # type: ignore[union-attr]
+    await query.edit_message_text(f"{message.text_html}\n\n<i>{chosen}</i>",
                                   parse_mode=ParseMode.HTML)
 
 
@@ -182,7 +185,7 @@ def build_application(
     *,
     polling: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> Application:  # type: ignore[type-arg]
+) -> Application:
     """Build the PTB application against TELEGRAM_API_BASE_URL, with our handlers."""
     assert settings.telegram_bot_token is not None
     kwargs = {"transport": transport} if transport is not None else {}
@@ -208,7 +211,7 @@ def build_application(
     return app
 
 
-async def activate(app: Application, settings: Settings, *, webhook: bool) -> None:  # type: ignore[type-arg]
+async def activate(app: Application, settings: Settings, *, webhook: bool) -> None:
     """Set the command menu, and the webhook when PUBLIC_BASE_URL is https."""
     await app.bot.set_my_commands(
         [BotCommand(name, t(f"telegram.commands.{name}")) for name in COMMANDS])
@@ -225,7 +228,7 @@ async def activate(app: Application, settings: Settings, *, webhook: bool) -> No
         await app.bot.delete_webhook()
 
 
-async def deactivate(app: Application) -> None:  # type: ignore[type-arg]
+async def deactivate(app: Application) -> None:
     """Remove the webhook so Telegram stops calling us."""
     await app.bot.delete_webhook()
 

@@ -12,7 +12,9 @@ from handlers.conversation import Conversation
 from handlers.registry import flow, keyword, menu_item
 from handlers.texts import t
 from handlers.tools.common import (
+    BACK_WORDS,
     NOTE_MAX,
+    SKIP_WORDS,
     ask_rating,
     is_back,
     is_skip,
@@ -41,7 +43,7 @@ async def checkin_keyword(conv: Conversation, args: str) -> list[Reply]:
     return await start_checkin(conv)
 
 
-@flow("checkin", free_text=frozenset({"note"}))
+@flow("checkin", free_text=frozenset({"note"}), words=SKIP_WORDS | BACK_WORDS)
 async def checkin_step(conv: Conversation, text: str) -> list[Reply]:
     """Take the mood, the craving, then the optional line."""
     step = conv.state.step

@@ -8,7 +8,7 @@ from handlers.conversation import Conversation
 from handlers.texts import t
 from handlers.types import Choice, Reply
 
-SKIP_WORDS = frozenset({"SKIP", "PASS", "S"})
+SKIP_WORDS = frozenset({"SKIP", "PASS", "S", "NEXT"})  # NEXT: on to the next question
 BACK_WORDS = frozenset({"BACK", "B", "PREVIOUS", "PREV"})
 _NUMBER = re.compile(r"(?<![\d.\-])(\d{1,2})(?![\d.])")
 _WORDS = {"ZERO": 0, "NONE": 0, "ONE": 1, "TWO": 2, "THREE": 3, "FOUR": 4, "FIVE": 5,
@@ -64,6 +64,10 @@ def ask_rating(conv: Conversation, key: str, **values: object) -> Reply:
 
 
 def short(text: str | None, limit: int) -> str:
-    """Trim a person's own words for showing back to them."""
+    """Trim a person's own words for showing back to them, at a space where there is one."""
     text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 2]  # one more than fits, to see whether a word ends there
+    cut = cut.rsplit(" ", 1)[0] if " " in cut else cut[:-1]
+    return cut.rstrip(" ,;:.-") + "..."

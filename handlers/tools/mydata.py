@@ -22,15 +22,23 @@ async def show_data(conv: Conversation, args: str) -> list[Reply]:
     """List what is kept about the person, in plain words."""
     p = conv.participant
     counts = await data_counts(conv.session, p.id or 0)
-    body = t("mydata.summary", name=p.display_name,
+    body = t("mydata.summary", name=conv.echo(p.display_name),
              release=p.release_date.strftime("%d %b %Y").lstrip("0"),
-             area=p.release_postcode or t("mydata.no_area"),
-             messages=counts["messages_in"] + counts["messages_out"],
-             urges=counts["urges"], checkins=counts["checkins"],
+             area=conv.echo(p.release_postcode or t("mydata.no_area")),
+             messages=_count("messages", counts["messages_in"] + counts["messages_out"]),
+             urges=_count("urges", counts["urges"]),
+             checkins=_count("checkins", counts["checkins"]),
              cba=t("mydata.yes") if counts["cbas"] else t("mydata.no"),
-             meetings=counts["meetings"], appointments=counts["appointments"],
-             contacts=counts["contacts"], links=counts["identities"])
+             meetings=_count("meetings", counts["meetings"]),
+             appointments=_count("appointments", counts["appointments"]),
+             contacts=_count("contacts", counts["contacts"]),
+             links=_count("links", counts["identities"]))
     return [Reply(body), Reply(t("mydata.how_to_delete"))]
+
+
+def _count(what: str, n: int) -> str:
+    """Return "1 urge log" or "3 urge logs": the one and other forms are both texts."""
+    return t(f"mydata.{what}_one" if n == 1 else f"mydata.{what}_other", n=n)
 
 
 @keyword("DELETE", "ERASE", "FORGETME")

@@ -23,7 +23,7 @@ STEPS = ("delay", "escape", "accept", "distract", "substitute")
 FOLLOW_UP = timedelta(minutes=15)
 FOLLOW_UP_GRACE = timedelta(hours=1)  # a check-back later than this would only confuse
 HELPED = {f"H_{s.upper()}": s for s in (*STEPS, "surf")}
-_NEXT = frozenset({"U_NEXT", "N", "OK", "GO", "NEXTSTEP", "CONTINUE"})
+_NEXT = frozenset({"U_NEXT", "NEXT", "N", "OK", "GO", "NEXTSTEP", "CONTINUE"})
 _SURF = frozenset({"U_SURF", "SURF", "WAIT", "RIDE", "RIDEITOUT"})
 _DONE = frozenset({"U_DONE", "DONE", "EASED", "PASSED", "BETTER", "ITHASEASED"})
 _REASONS = frozenset({"U_REASONS", "REASONS", "MYREASONS"})
@@ -44,7 +44,7 @@ async def start_urge(conv: Conversation, args: str) -> list[Reply]:
     return [ask_rating(conv, "urge.start")]
 
 
-@flow("urge", free_text=frozenset({"helped"}))
+@flow("urge", free_text=frozenset({"helped"}), words=_NEXT | _SURF | _DONE | _REASONS)
 async def urge_step(conv: Conversation, text: str) -> list[Reply]:
     """Take the answer to whichever urge step the person is on."""
     step = conv.state.step
@@ -100,7 +100,7 @@ async def _walk(conv: Conversation, text: str) -> list[Reply]:
 async def _reasons(conv: Conversation) -> Reply:
     cba = await latest_entry(conv.session, conv.participant.id or 0, ToolKind.CBA)
     data = (cba.data if cba else None) or {}
-    lines = [t(f"cba.show_{box}", answer=short(data[box], 120))
+    lines = [t(f"cba.show_{box}", answer=short(conv.echo(data[box]), 120))
              for box in ("stop_good", "use_bad") if data.get(box)]
     if not lines:
         return Reply(t("urge.no_reasons"))

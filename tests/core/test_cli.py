@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from typer.testing import CliRunner
 from bot.cli import _register_subapps, app
 
 ROOT = Path(__file__).resolve().parents[2]
+# Enrolment refuses a release more than a week gone, so the tests release a month ahead.
+RELEASE = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
 
 
 def run_cli(db_url: str, *args: str, stdin: str | None = None,
@@ -34,7 +37,7 @@ def test_enrol_then_chat_journey(db_url: str) -> None:
     assert re.search(r"Staff login: champion / \S+", demo.stdout)
     assert re.search(r"Staff login: coordinator / \S+", demo.stdout)
     enrol = run_cli(db_url, "enroll", "--prison", "HMP Demo", "--name", "Sam",
-                    "--release-date", "2026-11-20", "--postcode", "ST3 2QH",
+                    "--release-date", RELEASE, "--postcode", "ST3 2QH",
                     "--phone", "+447700900123", "--json")
     assert enrol.returncode == 0, enrol.stderr
     out = json.loads(enrol.stdout)
@@ -55,7 +58,7 @@ def test_enrol_then_chat_journey(db_url: str) -> None:
 
 def test_chat_on_telegram_shows_buttons(db_url: str) -> None:
     enrol = run_cli(db_url, "enroll", "--prison", "HMP Demo", "--name", "Jo",
-                    "--release-date", "2026-11-20", "--postcode", "stoke", "--channel",
+                    "--release-date", RELEASE, "--postcode", "stoke", "--channel",
                     "telegram", "--json")
     code = json.loads(enrol.stdout)["link_code"]
     chat = run_cli(db_url, "chat", "--channel", "telegram", "--from", "123456",
@@ -87,8 +90,8 @@ def test_invalid_config_is_one_clear_line_and_exit_2(db_url: str, env: dict[str,
     ("args", "needle"),
     [
         (["--release-date", "20/11/2026", "--postcode", "ST3 2QH"], "--release-date"),
-        (["--release-date", "2026-11-20", "--postcode", "ZZ99 9ZZ"], "--postcode"),
-        (["--release-date", "2026-11-20", "--postcode", "ST3 2QH", "--phone", "hello"],
+        (["--release-date", RELEASE, "--postcode", "ZZ99 9ZZ"], "--postcode"),
+        (["--release-date", RELEASE, "--postcode", "ST3 2QH", "--phone", "hello"],
          "--phone"),
     ],
 )

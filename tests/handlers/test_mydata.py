@@ -99,7 +99,7 @@ async def test_mydata_lists_what_is_kept(make_person: MakePerson) -> None:
     await person.say("SKIP")
     summary, how = await person.say("MYDATA")
     assert f"your name ({NAME})" in summary and "release date (12 Nov 2026)" in summary
-    assert "1 check-ins" in summary and "area (ST3 2QH)" in summary
+    assert "1 check-in," in summary and "area (ST3 2QH)" in summary
     assert "DELETE" in how
 
 
