@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -21,16 +21,22 @@ from sqlmodel import select
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import open_engine, prepare_database
 from meeting_finder.errors import ExportError, FeedError, PlaceNotFound
-from meeting_finder.feeds.csv_feed import import_csv
+from meeting_finder.feeds.csv_feed import CSV_PHONE_REGION, read_csv_rows
 from meeting_finder.feeds.ics import meeting_to_ics
-from meeting_finder.feeds.importer import ImportSummary, import_meeting_guide
-from meeting_finder.feeds.meeting_guide import export_meeting_guide
+from meeting_finder.feeds.importer import ImportSummary, fetch_source, import_rows
+from meeting_finder.feeds.meeting_guide import rows_without_zone
+from meeting_finder.feeds.meeting_guide_export import export_meeting_guide
 from meeting_finder.geocode import resolve_place
 from meeting_finder.search import MeetingHit, find_nearest
 from storage.db import session_factory
 from storage.models.meetings import Access, Meeting
 
 app = typer.Typer(help="Meetings: import and export feeds, find meetings near a place.")
+IMPORT_HELP = (
+    "Import a meeting feed: add new meetings, update changed ones, cancel vanished ones.\n\n"
+    "Times are read in each row's `timezone`. A feed with rows that have none is refused "
+    "unless --timezone says which zone they are in; no zone is ever assumed."
+)
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -62,17 +68,48 @@ async def _engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-@app.command("import")
+def _zone_option(timezone: str | None) -> str | None:
+    """Check --timezone names a real IANA zone; exit 2 if not."""
+    if timezone is None:
+        return None
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(f"--timezone must be an IANA zone like America/New_York: {timezone!r}",
+                    2) from None
+    return timezone
+
+
+def _load_rows(path_or_url: str, format: ImportFormat) -> list[Any]:
+    """Read a feed's rows; exit 1 with one line if it cannot be read."""
+    try:
+        if format == ImportFormat.CSV:
+            return asyncio.run(read_csv_rows(path_or_url))
+        return asyncio.run(fetch_source(path_or_url))
+    except FeedError as exc:
+        raise _fail(f"cannot import: {exc}", 1) from None
+
+
+@app.command("import", help=IMPORT_HELP)
 def import_feed(
     path_or_url: Annotated[str, typer.Argument(help="feed file or http(s) URL")],
     format: Annotated[ImportFormat, typer.Option(help="feed format")] = ImportFormat.MEETING_GUIDE,
     source: Annotated[str | None, typer.Option(help="source name (default: PATH_OR_URL)")] = None,
-    timezone: Annotated[str | None, typer.Option(help="zone for rows without one")] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA zone of rows without a `timezone`, e.g. America/New_York; needed if any")
+    ] = None,
+    preview: Annotated[bool, typer.Option(help="show what would change; save nothing")] = False,
 ) -> None:
-    """Import a meeting feed: add new meetings, update changed ones, cancel vanished ones."""
+    """Import a meeting feed; refuse rows without a zone unless --timezone gives one."""
     settings = _settings()
+    zone = _zone_option(timezone)
     source_name = source or path_or_url
-    zone = timezone or settings.timezone
+    rows = _load_rows(path_or_url, format)
+    zoneless = rows_without_zone(rows)
+    if zoneless and zone is None:
+        raise _fail(
+            f"cannot import: {zoneless} of {len(rows)} rows have no timezone; say which zone "
+            "their times are in with --timezone ZONE (e.g. --timezone America/New_York)", 2)
     console = Console(stderr=True)
 
     async def run() -> ImportSummary:
@@ -88,28 +125,28 @@ def import_feed(
                     def step(done: int, total: int) -> None:
                         bar.update(task, completed=done, total=total)
 
-                    now = datetime.now(UTC)
-                    if format == ImportFormat.CSV:
-                        return await import_csv(
-                            session, path_or_url, now=now, source_name=source_name,
-                            default_tz=zone, progress=step,
-                        )
-                    return await import_meeting_guide(
-                        session, path_or_url, now=now, source_name=source_name,
-                        default_tz=zone, progress=step,
+                    return await import_rows(
+                        session, rows, now=datetime.now(UTC), source_name=source_name,
+                        default_tz=zone, progress=step, preview=preview,
+                        phone_region=CSV_PHONE_REGION if format == ImportFormat.CSV else None,
                     )
         finally:
             await engine.dispose()
 
-    try:
-        summary = asyncio.run(run())
-    except FeedError as exc:
-        raise _fail(f"cannot import: {exc}", 1) from None
+    summary = asyncio.run(run())
+    _print_summary(summary, zoneless=zoneless, zone=zone, preview=preview)
+
+
+def _print_summary(summary: ImportSummary, *, zoneless: int, zone: str | None,
+                   preview: bool) -> None:
     typer.echo(
+        f"{'preview, nothing saved: ' if preview else ''}"
         f"{summary.total_rows} rows: {summary.added} added, {summary.updated} updated, "
         f"{summary.unchanged} unchanged, {len(summary.skipped)} skipped; "
         f"{summary.cancelled} cancelled (no longer in the feed)"
     )
+    if zoneless:
+        typer.echo(f"  {zoneless} rows had no timezone and were read as {zone}")
     for label, reason in summary.skipped:
         typer.echo(f"  skipped {label}: {reason}")
 

@@ -58,11 +58,18 @@ async def meeting_table_version(session: AsyncSession) -> tuple[Any, ...]:
 
 
 async def open_active_index_rows(session: AsyncSession) -> list[IndexRow]:
-    """Return the columns the search index needs, for every open, active meeting."""
-    stmt = select(
+    """Return the columns the search index needs, for every open, active meeting with a zone."""
+    # Without a zone a meeting has no real start time, so it is never offered. (The ignore:
+    # sqlmodel's select() overloads stop short of eleven columns.)
+    stmt = select(  # type: ignore[call-overload, misc]
         Meeting.id, Meeting.lat, Meeting.lon, Meeting.weekday, Meeting.start_time,
         Meeting.timezone, Meeting.attendance, Meeting.address, Meeting.conference_url,
-        Meeting.conference_phone,
-    ).where(Meeting.status == MeetingStatus.ACTIVE.value, Meeting.access == Access.OPEN.value)
-    return list((await session.exec(stmt)).all())  # type: ignore[arg-type]
-
+        Meeting.conference_phone, Meeting.approximate,
+    ).where(
+        Meeting.status == MeetingStatus.ACTIVE.value,
+        Meeting.access == Access.OPEN.value,
+        col(Meeting.timezone).is_not(None),
+    )
+    rows = (await session.exec(stmt)).all()
+    # An approximate address (a town) is not somewhere to go: the index sees no address.
+    return [(*row[:7], None if row[10] else row[7], row[8], row[9]) for row in rows]

@@ -8,15 +8,18 @@ Columns (header row required; names are case-insensitive; only slug, name and da
 | name | meeting name |
 | day | Monday..Sunday or Mon..Sun, several split by ";" or "/" (or Meeting Guide 0 = Sunday) |
 | time, end_time | local start and end, HH:MM |
-| timezone | IANA zone, e.g. Europe/London (default: the import's zone) |
+| timezone | IANA zone, e.g. Europe/London (default: the import's zone; never guessed) |
 | location | venue name |
 | address, city, postal_code, country | the venue's address (or one formatted_address column) |
+| approximate | "yes" when the address is only a town or area (for an online meeting) |
 | latitude, longitude | optional; a UK postcode is placed offline when they are missing |
 | region | area shown to coordinators |
 | types | codes separated by "," or ";" (e.g. "SMART;SMART-FF;O") |
 | attendance_option | in_person, online, hybrid or inactive |
-| conference_url, conference_phone | how to join online |
-| notes, contact | free text; contact is for first-timers |
+| conference_url, conference_phone | how to join (a number with no + or country is British) |
+| conference_url_notes, conference_phone_notes | passcodes and how to join |
+| notes, location_notes, group, district | free text |
+| contact | free text for first-timers (or contact_1_name, contact_1_phone, contact_1_email) |
 
 A sheet row listing several days counts once in the summary, like a Meeting Guide day array.
 """
@@ -34,6 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from meeting_finder.errors import FeedError
 from meeting_finder.feeds.importer import ImportSummary, Progress, import_rows, read_path
 
+CSV_PHONE_REGION = "GB"  # coordinators' sheets are British: "01782 123456" means +44
 _DAY_NAMES = {
     "sunday": 0, "monday": 1, "tuesday": 2, "wednesday": 3,
     "thursday": 4, "friday": 5, "saturday": 6,
@@ -78,28 +82,31 @@ def csv_to_rows(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+async def read_csv_rows(source: str | bytes) -> list[dict[str, Any]]:
+    """Read a meetings CSV (a path or raw bytes) as Meeting Guide rows; FeedError if unreadable."""
+    data = source if isinstance(source, bytes) else await read_path(source)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel's default on Windows
+    try:
+        return csv_to_rows(text)
+    except csv.Error as exc:
+        raise FeedError(f"not a readable CSV: {exc}") from None
+
+
 async def import_csv(
     session: AsyncSession,
     source: str | bytes,
     *,
     now: datetime,
     source_name: str,
-    default_tz: str = "Europe/London",
+    default_tz: str | None = None,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import a meetings CSV (a path or raw bytes) and commit."""
-    if isinstance(source, bytes):
-        data = source
-    else:
-        data = await read_path(source)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel's default on Windows
-    try:
-        rows = csv_to_rows(text)
-    except csv.Error as exc:
-        raise FeedError(f"not a readable CSV: {exc}") from None
+    """Import a meetings CSV (a path or raw bytes) and commit; zoneless rows take `default_tz`."""
+    rows = await read_csv_rows(source)
     return await import_rows(
-        session, rows, now=now, source_name=source_name, default_tz=default_tz, progress=progress
+        session, rows, now=now, source_name=source_name, default_tz=default_tz,
+        phone_region=CSV_PHONE_REGION, progress=progress,
     )

@@ -18,6 +18,8 @@ PRODID = "-//throughcare//meeting finder//EN"
 
 def meeting_to_ics(meeting: Meeting, *, now: datetime, uid_domain: str = "throughcare") -> bytes:
     """Return a VCALENDAR with one weekly event for the meeting, starting at its next time."""
+    if not meeting.timezone:
+        raise ExportError(f"meeting {meeting.slug!r} has no time zone, so it has no calendar")
     start = next_occurrence(meeting, now)
     if start is None:
         raise ExportError(f"meeting {meeting.slug!r} has no start time, so it has no calendar")

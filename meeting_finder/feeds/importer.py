@@ -5,6 +5,9 @@ Counting: every row in the file is counted exactly once, so
 becomes several meetings but still counts once: as added if any of its meetings is new,
 else as updated if any changed, else as unchanged. `cancelled` counts meetings (not rows)
 of the same source that are no longer in the feed.
+
+Rows without a `timezone` take the import's zone, or keep none (unknown): a zone is never
+guessed. A preview runs the whole import and then rolls it back.
 """
 
 from __future__ import annotations
@@ -117,25 +120,36 @@ def _apply(meeting: Meeting, fields: dict[str, Any]) -> bool:
     return changed
 
 
+def _parse_all(
+    rows: list[Any], *, default_tz: str | None, phone_region: str | None
+) -> list[tuple[str, list[dict[str, Any]] | None, str]]:
+    """Parse every row into (label, one field set per day or None, reason it was skipped)."""
+    parsed: list[tuple[str, list[dict[str, Any]] | None, str]] = []
+    for number, row in enumerate(rows, start=1):
+        label = _row_label(row, number)
+        try:
+            per_day = parse_row(row, default_tz=default_tz, phone_region=phone_region)
+            parsed.append((label, per_day, ""))
+        except RowError as exc:
+            parsed.append((label, None, str(exc)))
+    return parsed
+
+
 async def import_rows(
     session: AsyncSession,
     rows: list[Any],
     *,
     now: datetime,
     source_name: str,
-    default_tz: str = "Europe/London",
+    default_tz: str | None = None,
+    phone_region: str | None = None,
     progress: Progress | None = None,
+    preview: bool = False,
 ) -> ImportSummary:
-    """Import parsed Meeting Guide rows from one source and commit."""
+    """Import parsed Meeting Guide rows from one source and commit (or, to preview, not)."""
     summary = ImportSummary(total_rows=len(rows))
     mine = await meetings_of_source(session, source_name)
-    parsed: list[tuple[str, list[dict[str, Any]] | None, str]] = []
-    for number, row in enumerate(rows, start=1):
-        label = _row_label(row, number)
-        try:
-            parsed.append((label, parse_row(row, default_tz=default_tz), ""))
-        except RowError as exc:
-            parsed.append((label, None, str(exc)))
+    parsed = _parse_all(rows, default_tz=default_tz, phone_region=phone_region)
     wanted = [f["slug"] for _, fields, _ in parsed for f in fields or []]
     taken = await slug_sources(session, [s for s in wanted if s not in mine])
     ns = _source_key(source_name)
@@ -162,12 +176,15 @@ async def import_rows(
             meeting.status = MeetingStatus.CANCELLED
             meeting.updated = now
             summary.cancelled += 1
-    await session.commit()
-    invalidate_index(session)
+    if preview:
+        await session.rollback()
+    else:
+        await session.commit()
+        invalidate_index(session)
     logger.info(
-        "imported %s: %d added, %d updated, %d unchanged, %d skipped, %d cancelled",
-        source_name, summary.added, summary.updated, summary.unchanged,
-        len(summary.skipped), summary.cancelled,
+        "%s %s: %d added, %d updated, %d unchanged, %d skipped, %d cancelled",
+        "previewed" if preview else "imported", source_name, summary.added, summary.updated,
+        summary.unchanged, len(summary.skipped), summary.cancelled,
     )
     return summary
 
@@ -208,11 +225,11 @@ async def import_meeting_guide(
     *,
     now: datetime,
     source_name: str,
-    default_tz: str = "Europe/London",
+    default_tz: str | None = None,
     progress: Progress | None = None,
     client: httpx.AsyncClient | None = None,
 ) -> ImportSummary:
-    """Import a Meeting Guide JSON feed (URL, path, bytes or parsed list) and commit."""
+    """Import a Meeting Guide feed (URL, path, bytes or list); zoneless rows take `default_tz`."""
     rows = await fetch_source(source, client=client)
     return await import_rows(
         session, rows, now=now, source_name=source_name, default_tz=default_tz, progress=progress

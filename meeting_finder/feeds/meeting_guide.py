@@ -1,40 +1,51 @@
-"""Meeting Guide JSON (https://github.com/code4recovery/spec): one feed row <-> our meetings.
+"""Read Meeting Guide JSON rows (https://github.com/code4recovery/spec) into our meetings.
 
-Reading: `day` is 0 = Sunday ... 6 = Saturday (ours is 0 = Monday), or an array of days, which
+`day` is 0 = Sunday ... 6 = Saturday (ours is 0 = Monday), or an array of days, which
 becomes one meeting per day with the slug suffixed by the day ("group-7-mon"). `time` and
-`end_time` are "HH:MM" and may be missing. `timezone` is per meeting, else the default zone.
-`attendance_option` is in_person, online, hybrid or inactive (inactive -> suspended). Types we
-do not know are kept. A feed row with `approximate: "yes"` has no real address (only a town),
-so it is never offered as somewhere to go.
+`end_time` are "HH:MM" and may be missing. `timezone` is per meeting, else the import's zone,
+else unknown (None): a zone is never guessed. `attendance_option` is in_person, online, hybrid
+or inactive (inactive -> suspended). Types we do not know are kept.
+
+Every text field is plain text: HTML tags are stripped and entities decoded. An address that
+is only a town or area (`approximate: "yes"`, or city/state/country with no street) is kept
+with `approximate` set, for the online meeting it belongs to, but is never somewhere to go:
+such a meeting is online if it has a join link or dial-in, else suspended, as readers of the
+spec (tsml-ui) see it. A dial-in must be a valid phone number (phonenumbers); invalid ones
+are dropped, and notes about a join link or dial-in that was dropped go with it.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, time
+from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from meeting_finder import postcodes
+from meeting_finder.feeds.clean import country_region, dial_string, plain_text
 from meeting_finder.feeds.types import ONLINE_TYPE, TEMPORARILY_CLOSED, access_from_types
-from meeting_finder.feeds.types import types_with_access as _types_with_access
 from meeting_finder.geocode import normalise_postcode
 from meeting_finder.offerable import is_join_link, is_real_address
-from storage.models.meetings import Attendance, Meeting, MeetingStatus
+from storage.models.meetings import Attendance, MeetingStatus
 
 DAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ATTENDANCE_OPTIONS = ("in_person", "online", "hybrid", "inactive")
 _TIME_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
 _UK_POSTCODE_IN_TEXT = re.compile(r"\b([A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2})\b", re.IGNORECASE)
 _LIMITS = {
-    "name": 300, "venue": 300, "address": 500, "postcode": 20, "region": 200,
-    "conference_phone": 100, "contact": 300, "notes": 2000,
+    "name": 300, "venue": 300, "address": 500, "postcode": 20, "region": 200, "contact": 300,
+    "notes": 2000, "location_notes": 2000, "conference_url_notes": 1000,
+    "conference_phone_notes": 1000, "contact_name": 300, "contact_phone": 100,
+    "contact_email": 300, "group_name": 300, "district": 200,
 }
 MAX_SLUG = 190  # leaves room for a day suffix within the 200-character column
+MAX_DIAL = 100  # a dial string cut short would dial the wrong meeting, so longer ones go
 COMPARED = (
-    "name", "weekday", "start_time", "end_time", "timezone", "venue", "address", "postcode",
-    "region", "lat", "lon", "attendance", "access", "conference_url", "conference_phone",
-    "types", "contact", "notes", "status",
+    "name", "weekday", "start_time", "end_time", "timezone", "venue", "address", "approximate",
+    "location_notes", "postcode", "region", "lat", "lon", "attendance", "access",
+    "conference_url", "conference_url_notes", "conference_phone", "conference_phone_notes",
+    "types", "contact", "contact_name", "contact_phone", "contact_email", "group_name",
+    "district", "notes", "status",
 )
 
 
@@ -53,10 +64,11 @@ def to_mg_day(weekday: int) -> int:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value).strip()
-    return text or None
+    return plain_text(value)
+
+
+def _notes(value: Any) -> str | None:
+    return plain_text(value, multiline=True)
 
 
 def _clip(field: str, value: str | None) -> str | None:
@@ -64,6 +76,11 @@ def _clip(field: str, value: str | None) -> str | None:
     if value is None or limit is None or len(value) <= limit:
         return value
     return value[: limit - 1] + "…"
+
+
+def rows_without_zone(rows: list[Any]) -> int:
+    """Count the feed rows that give no `timezone` of their own."""
+    return sum(1 for row in rows if isinstance(row, dict) and not _text(row.get("timezone")))
 
 
 def parse_time(value: Any, field: str = "time") -> time | None:
@@ -80,6 +97,17 @@ def parse_time(value: Any, field: str = "time") -> time | None:
     if hours > 23 or minutes > 59:
         raise RowError(f"bad {field} {text[:20]!r}")
     return time(hours, minutes)
+
+
+def _zone(value: Any, default_tz: str | None) -> str | None:
+    zone = _text(value) or default_tz
+    if zone is None:
+        return None
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RowError(f"unknown time zone {zone[:40]!r}") from None
+    return zone
 
 
 def _days(value: Any) -> tuple[list[int], bool]:
@@ -118,15 +146,27 @@ def _types(value: Any) -> list[str]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
         raise RowError("types must be a list")
-    return [str(t).strip()[:40] for t in items if _text(t)]
+    return [text[:40] for text in map(_text, items) if text]
 
 
-def _address(row: dict[str, Any]) -> str | None:
+def _address(row: dict[str, Any]) -> tuple[str | None, bool]:
+    """Return the row's address, and whether it names only an area (no street)."""
     formatted = _text(row.get("formatted_address"))
     if formatted:
-        return formatted
-    parts = [_text(row.get(k)) for k in ("address", "city", "state", "postal_code", "country")]
-    return ", ".join(p for p in parts if p) or None
+        return (formatted, False) if is_real_address(formatted) else (None, False)
+    street = _text(row.get("address"))
+    street = street if is_real_address(street) else None
+    state_zip = " ".join(p for p in (_text(row.get(k)) for k in ("state", "postal_code")) if p)
+    parts = [street, _text(row.get("city")), state_zip, _text(row.get("country"))]
+    joined = ", ".join(p for p in parts if p)
+    return (joined, street is None) if is_real_address(joined) else (None, False)
+
+
+def _approximate(value: Any, by_shape: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = (_text(value) or "").lower()
+    return word == "yes" if word in ("yes", "no") else by_shape
 
 
 def _postcode(row: dict[str, Any], address: str | None) -> str | None:
@@ -149,18 +189,65 @@ def _geocode_postcode(postcode: str | None) -> tuple[float, float] | None:
     return postcodes.lookup_full(canonical) or postcodes.lookup_sector(f"{outward} {inward[0]}")
 
 
-def _contact(row: dict[str, Any]) -> str | None:
-    for prefix in ("contact_1_", "contact_2_"):
-        parts = [_text(row.get(prefix + k)) for k in ("name", "phone", "email")]
+def _place(row: dict[str, Any]) -> dict[str, Any]:
+    """Return where the meeting is: address (exact or approximate), postcode, coordinates."""
+    address, by_shape = _address(row)
+    lat, lon = _coordinate(row.get("latitude"), 90), _coordinate(row.get("longitude"), 180)
+    postcode = _postcode(row, address)
+    if (lat is None or lon is None) or (lat == 0 and lon == 0):
+        lat, lon = _geocode_postcode(postcode) or (None, None)
+    return {
+        "venue": _text(row.get("location")),
+        "address": address,
+        "approximate": address is not None and _approximate(row.get("approximate"), by_shape),
+        "location_notes": _notes(row.get("location_notes")),
+        "postcode": postcode,
+        "region": _text(row.get("region")) or _text(row.get("city")),
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def _online(row: dict[str, Any], phone_region: str | None) -> dict[str, Any]:
+    """Return how to join remotely: a join link and a valid dial-in, each with its notes."""
+    url = _text(row.get("conference_url"))
+    url = url if url and len(url) <= 500 and is_join_link(url) else None
+    country = _text(row.get("country")) or (_text(row.get("formatted_address")) or "")
+    region = country_region(country.rsplit(",", 1)[-1]) or phone_region
+    phone = dial_string(row.get("conference_phone"), region=region)
+    phone = phone if phone and len(phone) <= MAX_DIAL else None
+    return {
+        "conference_url": url,
+        "conference_url_notes": _notes(row.get("conference_url_notes")) if url else None,
+        "conference_phone": phone,
+        "conference_phone_notes": _notes(row.get("conference_phone_notes")) if phone else None,
+    }
+
+
+def _people(row: dict[str, Any]) -> dict[str, Any]:
+    """Return who to ask (the first contact given) and the group and district."""
+    found: tuple[str | None, ...] = (None, _text(row.get("phone")), _text(row.get("email")))
+    for prefix in ("contact_1_", "contact_2_", "contact_3_"):
+        parts = tuple(_text(row.get(prefix + k)) for k in ("name", "phone", "email"))
         if any(parts):
-            return " ".join(p for p in parts if p)
-    parts = [_text(row.get(k)) for k in ("phone", "email")]
-    return " ".join(p for p in parts if p) or None
+            found = parts
+            break
+    name, phone, email = found
+    return {
+        "contact": " ".join(p for p in found if p) or None,
+        "contact_name": name,
+        "contact_phone": phone,
+        "contact_email": email,
+        "group_name": _text(row.get("group")),
+        "district": _text(row.get("district")),
+    }
 
 
 def _attendance(
-    row: dict[str, Any], types: list[str], has_address: bool, has_join: bool
+    row: dict[str, Any], types: list[str], place: dict[str, Any], has_join: bool
 ) -> tuple[Attendance, MeetingStatus]:
+    has_address = place["address"] is not None
+    room = has_address and not place["approximate"]
     option = _text(row.get("attendance_option"))
     status = MeetingStatus.ACTIVE
     if option is not None and option not in ATTENDANCE_OPTIONS:
@@ -168,70 +255,63 @@ def _attendance(
     if option == "inactive":
         status, option = MeetingStatus.SUSPENDED, None
     if option is None:
-        if has_join and has_address:
+        if has_join and room:
             option = "hybrid"
-        elif has_join or (ONLINE_TYPE in types and not has_address):
+        elif has_join or (ONLINE_TYPE in types and not room):
             option = "online"
         else:
             option = "in_person"
     attendance = Attendance(option)
-    if TEMPORARILY_CLOSED in types and attendance != Attendance.ONLINE:
-        if attendance == Attendance.HYBRID and has_join:
-            attendance = Attendance.ONLINE  # the room is closed for now; the call goes on
+    # No room to go to: the location is temporarily closed, or only its area is known.
+    if (TEMPORARILY_CLOSED in types or (has_address and not room)) and (
+        attendance != Attendance.ONLINE
+    ):
+        if has_join:
+            attendance = Attendance.ONLINE  # the room is closed; the call goes on
         else:
             status = MeetingStatus.SUSPENDED
     return attendance, status
 
 
-def parse_row(row: Any, *, default_tz: str) -> list[dict[str, Any]]:
+def _slug(value: Any) -> str:
+    # The slug is the meeting's identity, so it is kept exactly (only trimmed).
+    if value is None or isinstance(value, (dict, list, bool)) or not str(value).strip():
+        raise RowError("no slug")
+    slug = str(value).strip()
+    if len(slug) > MAX_SLUG:
+        raise RowError("slug too long")
+    return slug
+
+
+def parse_row(
+    row: Any, *, default_tz: str | None = None, phone_region: str | None = None
+) -> list[dict[str, Any]]:
     """Turn one feed row into field values for one meeting per day; RowError if unusable."""
     if not isinstance(row, dict):
         raise RowError("not a JSON object")
-    slug = _text(row.get("slug"))
-    if slug is None:
-        raise RowError("no slug")
-    if len(slug) > MAX_SLUG:
-        raise RowError("slug too long")
+    slug = _slug(row.get("slug"))
     name = _text(row.get("name"))
     if name is None:
         raise RowError("no name")
     days, is_array = _days(row.get("day"))
     start, end = parse_time(row.get("time")), parse_time(row.get("end_time"), "end_time")
-    zone = _text(row.get("timezone")) or default_tz
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise RowError(f"unknown time zone {zone[:40]!r}") from None
+    zone = _zone(row.get("timezone"), default_tz)
     types = _types(row.get("types"))
-    address = _address(row)
-    approximate = str(row.get("approximate") or "").lower() == "yes"
-    real_address = is_real_address(address) and not approximate
-    url = _text(row.get("conference_url"))
-    url = url if url and len(url) <= 500 and is_join_link(url) else None
-    phone = _text(row.get("conference_phone"))
-    attendance, status = _attendance(row, types, real_address, bool(url or phone))
-    lat, lon = _coordinate(row.get("latitude"), 90), _coordinate(row.get("longitude"), 180)
-    postcode = _postcode(row, address)
-    if (lat is None or lon is None) or (lat == 0 and lon == 0):
-        lat, lon = _geocode_postcode(postcode) or (None, None)
+    place, online = _place(row), _online(row, phone_region)
+    has_join = bool(online["conference_url"] or online["conference_phone"])
+    attendance, status = _attendance(row, types, place, has_join)
     fields: dict[str, Any] = {
         "name": name,
         "start_time": start,
         "end_time": end,
         "timezone": zone,
-        "venue": _text(row.get("location")),
-        "address": address if real_address else None,
-        "postcode": postcode,
-        "region": _text(row.get("region")) or _text(row.get("city")),
-        "lat": lat,
-        "lon": lon,
+        **place,
         "attendance": attendance.value,
         "access": access_from_types(types).value,
-        "conference_url": url,
-        "conference_phone": phone,
+        **online,
         "types": types,
-        "contact": _contact(row),
-        "notes": _text(row.get("notes")),
+        **_people(row),
+        "notes": _notes(row.get("notes")),
         "status": status.value,
     }
     for key in _LIMITS:
@@ -241,44 +321,3 @@ def parse_row(row: Any, *, default_tz: str) -> list[dict[str, Any]]:
         suffix = f"-{DAY_CODES[weekday]}" if is_array else ""
         out.append({**fields, "slug": slug + suffix, "weekday": weekday})
     return out
-
-
-def _hm(value: time | None) -> str | None:
-    return value.strftime("%H:%M") if value is not None else None
-
-
-def to_meeting_guide(meeting: Meeting) -> dict[str, Any]:
-    """Return one meeting as a Meeting Guide feed row."""
-    attendance = str(getattr(meeting.attendance, "value", meeting.attendance))
-    active = str(getattr(meeting.status, "value", meeting.status)) == MeetingStatus.ACTIVE.value
-    updated: datetime = meeting.updated
-    row: dict[str, Any] = {
-        "name": meeting.name,
-        "slug": meeting.slug,
-        "day": to_mg_day(meeting.weekday),
-        "time": _hm(meeting.start_time),
-        "end_time": _hm(meeting.end_time),
-        "timezone": meeting.timezone,
-        "location": meeting.venue,
-        "formatted_address": meeting.address,
-        "postal_code": meeting.postcode,
-        "region": meeting.region,
-        "latitude": meeting.lat,
-        "longitude": meeting.lon,
-        "types": _types_with_access(meeting.types, meeting.access),
-        "attendance_option": attendance if active else "inactive",
-        "conference_url": meeting.conference_url,
-        "conference_phone": meeting.conference_phone,
-        "notes": meeting.notes,
-        "updated": updated.strftime("%Y-%m-%d %H:%M:%S") if updated else None,
-    }
-    return {key: value for key, value in row.items() if value is not None}
-
-
-def export_meeting_guide(meetings: list[Meeting]) -> list[dict[str, Any]]:
-    """Return meetings as a Meeting Guide feed (cancelled ones left out), sorted by slug."""
-    kept = [
-        m for m in meetings
-        if str(getattr(m.status, "value", m.status)) != MeetingStatus.CANCELLED.value
-    ]
-    return [to_meeting_guide(m) for m in sorted(kept, key=lambda m: m.slug)]

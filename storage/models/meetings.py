@@ -36,9 +36,13 @@ class Meeting(SQLModel, table=True):
     weekday: int = Field(index=True)  # 0 = Monday ... 6 = Sunday (Meeting Guide uses 0 = Sunday)
     start_time: time | None = None  # local wall-clock time in `timezone`
     end_time: time | None = None
-    timezone: str = Field(default="Europe/London", sa_type=AutoString(64))
+    # IANA zone, or None when nobody said (never guessed): such a meeting is not offered.
+    timezone: str | None = Field(default=None, sa_type=AutoString(64))
     venue: str | None = Field(default=None, sa_type=AutoString(300))
     address: str | None = Field(default=None, sa_type=AutoString(500))
+    # The address is only a town or area (an online meeting's home), never somewhere to go.
+    approximate: bool = False
+    location_notes: str | None = Field(default=None, sa_type=AutoString(2000))
     postcode: str | None = Field(default=None, sa_type=AutoString(20))
     region: str | None = Field(default=None, sa_type=AutoString(200), index=True)
     lat: float | None = Field(default=None, index=True)
@@ -46,9 +50,17 @@ class Meeting(SQLModel, table=True):
     attendance: Attendance = Field(default=Attendance.IN_PERSON, sa_type=AutoString(20))
     access: Access = Field(default=Access.OPEN, sa_type=AutoString(20))
     conference_url: str | None = Field(default=None, sa_type=AutoString(500))
+    conference_url_notes: str | None = Field(default=None, sa_type=AutoString(1000))
+    # A valid number in E.164, then any pauses and ids: "+19292056099,,8424653#".
     conference_phone: str | None = Field(default=None, sa_type=AutoString(100))
+    conference_phone_notes: str | None = Field(default=None, sa_type=AutoString(1000))
     types: list[str] | None = Field(default_factory=list, sa_type=JSONText)
     contact: str | None = Field(default=None, sa_type=AutoString(300))  # for first-timers
+    contact_name: str | None = Field(default=None, sa_type=AutoString(300))
+    contact_phone: str | None = Field(default=None, sa_type=AutoString(100))
+    contact_email: str | None = Field(default=None, sa_type=AutoString(300))
+    group_name: str | None = Field(default=None, sa_type=AutoString(300))  # feed's `group`
+    district: str | None = Field(default=None, sa_type=AutoString(200))
     notes: str | None = Field(default=None, sa_type=AutoString(2000))
     status: MeetingStatus = Field(default=MeetingStatus.ACTIVE, sa_type=AutoString(20))
     source: str | None = Field(default=None, sa_type=AutoString(500))  # feed it came from

@@ -15,7 +15,8 @@ from meeting_finder.errors import ExportError, FeedError
 from meeting_finder.feeds.csv_feed import import_csv
 from meeting_finder.feeds.ics import meeting_to_ics
 from meeting_finder.feeds.importer import import_meeting_guide
-from meeting_finder.feeds.meeting_guide import export_meeting_guide, parse_row
+from meeting_finder.feeds.meeting_guide import parse_row
+from meeting_finder.feeds.meeting_guide_export import export_meeting_guide
 from meeting_finder.feeds.types import SMART_TYPES
 from storage.models.meetings import Meeting
 from tests.meeting_finder.conftest import NOW, feeds_dir, make_meeting
@@ -129,12 +130,13 @@ async def test_slug_used_by_another_source_is_kept_apart(session: AsyncSession) 
     assert again.unchanged == 1 and again.cancelled == 0
 
 
-def test_parse_row_approximate_location_is_not_an_address() -> None:
+def test_parse_row_approximate_location_is_never_somewhere_to_go() -> None:
     row = {"slug": "x", "name": "X", "day": 1, "formatted_address": "London, UK",
            "approximate": "yes", "latitude": 51.5, "longitude": -0.12,
            "attendance_option": "in_person"}
     [fields] = parse_row(row, default_tz="Europe/London")
-    assert fields["address"] is None
+    assert (fields["address"], fields["approximate"]) == ("London, UK", True)
+    assert fields["status"] == "suspended"  # in person at "London, UK" cannot be attended
 
 
 def test_parse_row_places_uk_postcode_offline() -> None:
