@@ -18,6 +18,16 @@ def meeting_zone(meeting: Meeting) -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
+def known_zone(meeting: Meeting) -> ZoneInfo | None:
+    """Return the meeting's zone, or None when the feed never said (or said nonsense)."""
+    if not meeting.timezone:
+        return None
+    try:
+        return ZoneInfo(meeting.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def local_start(day: date, at: time, zone: ZoneInfo) -> datetime:
     """Return wall-clock `at` on `day` in `zone`; a time skipped by the clocks moves forward."""
     naive = datetime.combine(day, at.replace(tzinfo=None))
@@ -34,8 +44,10 @@ def occurrence_on(meeting: Meeting, day: date) -> datetime:
 
 
 def next_occurrence(meeting: Meeting, now: datetime) -> datetime | None:
-    """Return the next start strictly after `now` in the meeting's zone; None without a time."""
-    if meeting.start_time is None:
+    """Return the next start strictly after `now` in the meeting's zone; None without a time
+    or without a known zone (a guessed zone would give a wrong time: such a meeting has no
+    next start, so it is never offered or reminded)."""
+    if meeting.start_time is None or known_zone(meeting) is None:
         return None
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")

@@ -17,7 +17,7 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from scheduler.service import DispatchLoop
 from storage.db import session_scope
-from storage.erasure import forget_unlinked_inbound
+from storage.erasure import forget_unlinked_in_batches
 from storage.scheduling import count_due
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,7 @@ async def run_cycle(
 
 async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
     """Forget what numbers that never linked sent us, after the retention period."""
-    async with session_scope(engine) as session:
-        return await forget_unlinked_inbound(session, now=now)
+    return await forget_unlinked_in_batches(engine, now=now)
 
 
 def build_scheduler(

@@ -65,7 +65,7 @@ async def enqueue(
     stmt = insert(OutboundMessage).values(**values).on_conflict_do_nothing(
         index_elements=["dedupe_key"]
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
+    result = await session.exec(stmt)
     if result.rowcount:
         await notify_outbox(session)
     return bool(result.rowcount)

@@ -64,7 +64,8 @@ async def _fill_a_life(engine: AsyncEngine, sms: Person) -> Person:
         session.add(p)
         code = await issue_link_code(session, participant_id=pid, release_date=p.release_date,
                                      now=sms.now)
-        meeting = Meeting(slug="fenton", name="Fenton SMART", weekday=2, start_time=time(18))
+        meeting = Meeting(timezone="Europe/London",
+            slug="fenton", name="Fenton SMART", weekday=2, start_time=time(18))
         session.add(meeting)
         await session.flush()
         await subscribe(session, participant_id=pid, meeting_id=meeting.id or 0, now=sms.now)

@@ -18,7 +18,8 @@ async def test_plan_shows_everything_in_one_short_text(engine: AsyncEngine,
     person = await make_person("sms", goals=["Stay clean", "Get a flat"])
     now = person.now
     async with session_scope(engine) as session:
-        meeting = Meeting(slug="stoke-tue", name="Stoke SMART Tuesday", weekday=1,
+        meeting = Meeting(timezone="Europe/London",
+            slug="stoke-tue", name="Stoke SMART Tuesday", weekday=1,
                           start_time=time(19, 0), postcode="ST1 1AA")
         session.add(meeting)
         await session.flush()

@@ -19,7 +19,8 @@ from tests.scheduler.conftest import FakeProvider, add_person, put, rows, transi
 
 async def _meeting_on(engine: AsyncEngine, *, weekday: int, at: time) -> int:
     async with session_scope(engine) as session:
-        m = Meeting(slug=f"smart-{weekday}", name="SMART Recovery Hanley", weekday=weekday,
+        m = Meeting(timezone="Europe/London",
+            slug=f"smart-{weekday}", name="SMART Recovery Hanley", weekday=weekday,
                     start_time=at, end_time=time(at.hour + 1, 30), venue="Hope Centre",
                     postcode="ST1 1AA", lat=53.02, lon=-2.17)
         session.add(m)

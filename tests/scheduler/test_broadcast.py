@@ -25,7 +25,8 @@ async def test_meeting_near_and_region_audiences(engine: AsyncEngine) -> None:
     await add_person(engine, phone="+447700900003", region="Stoke", release_lat=53.03,
                      release_lon=-2.17, status=ParticipantStatus.STOPPED)
     async with session_scope(engine) as session:
-        m = Meeting(slug="hanley-tue", name="Hanley", weekday=1, start_time=time(18),
+        m = Meeting(timezone="Europe/London",
+            slug="hanley-tue", name="Hanley", weekday=1, start_time=time(18),
                     lat=53.025, lon=-2.175)
         session.add(m)
         await session.flush()

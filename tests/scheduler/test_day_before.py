@@ -23,7 +23,8 @@ MEETING_DAY = date(2025, 6, 4)  # a Wednesday in BST
 
 async def _nine_pm_meeting(engine: AsyncEngine, pid: int) -> None:
     async with session_scope(engine) as session:
-        m = Meeting(slug="late-wed", name="Late SMART", weekday=MEETING_DAY.weekday(),
+        m = Meeting(timezone="Europe/London",
+            slug="late-wed", name="Late SMART", weekday=MEETING_DAY.weekday(),
                     start_time=time(21), end_time=time(22, 30), venue="Hope Centre",
                     postcode="ST1 1AA")
         session.add(m)

@@ -43,7 +43,8 @@ async def _asked(engine: AsyncEngine, **person: object) -> tuple[int, datetime]:
     """Subscribe a person to a meeting, remind them, and send "did you make it?"."""
     pid = await add_person(engine, release=date(2025, 1, 1), **person)  # type: ignore[arg-type]
     async with session_scope(engine) as session:
-        m = Meeting(slug="hanley", name="Hanley SMART", weekday=1, start_time=time(18),
+        m = Meeting(timezone="Europe/London",
+            slug="hanley", name="Hanley SMART", weekday=1, start_time=time(18),
                     end_time=time(20), postcode="ST1 1AA")
         session.add(m)
         await session.flush()
@@ -104,7 +105,8 @@ async def test_remind_off_cancels_pending_and_remind_day_brings_back_the_day_bef
 ) -> None:
     await add_person(engine, release=date(2025, 1, 1))
     async with session_scope(engine) as session:
-        m = Meeting(slug="hanley", name="Hanley SMART", weekday=1, start_time=time(18))
+        m = Meeting(timezone="Europe/London",
+            slug="hanley", name="Hanley SMART", weekday=1, start_time=time(18))
         session.add(m)
         await session.flush()
         await subscribe(session, participant_id=1, meeting_id=m.id or 0,

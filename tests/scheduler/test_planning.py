@@ -67,7 +67,8 @@ async def test_run_cycle_sends_the_welcome_on_release_day_only_once(engine: Asyn
 
 async def _subscribed(engine: AsyncEngine, pid: int) -> int:
     async with session_scope(engine) as session:
-        m = Meeting(slug="hanley-tue", name="Hanley SMART", weekday=1, start_time=time(18),
+        m = Meeting(timezone="Europe/London",
+            slug="hanley-tue", name="Hanley SMART", weekday=1, start_time=time(18),
                     end_time=time(19, 30), venue="Hope Centre", postcode="ST1 1AA")
         session.add(m)
         await session.flush()
