@@ -19,6 +19,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/throughcare db upgrade
 	$(BIN)/throughcare demo
+	@echo "Staff console: http://$(HOST):$(PORT)/staff/login (sign in with an email and password above)"
 	$(BIN)/throughcare run --host $(HOST) --port $(PORT)
 
 demo: install

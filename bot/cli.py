@@ -29,6 +29,9 @@ def _register_subapps() -> None:
     app.command("broadcast")(broadcast_cmd)
     app.command("outbox")(outbox_cmd)
     app.command("move-release")(move_release_cmd)
+    from bot.cli_staff import app as staff_app
+
+    app.add_typer(staff_app, name="staff", help="Staff accounts for the staff console.")
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged
@@ -158,8 +161,10 @@ def chat(
 
 
 @app.command()
-def demo() -> None:
-    """Load demo data: a prison, a Champion and a coordinator login, and demo meetings."""
+def demo(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Load demo data: a prison, a Champion, a coordinator and an admin login, and meetings."""
     from bot.demo import load_demo
 
     settings = settings_or_exit()
@@ -168,14 +173,21 @@ def demo() -> None:
         engine = open_engine(settings)
         try:
             await prepare_database(engine)
-            return await load_demo(engine, now=datetime.now(UTC))
+            return await load_demo(engine, now=datetime.now(UTC),
+                                   local_mode=settings.local_mode)
         finally:
             await engine.dispose()
 
     out = asyncio.run(go())
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
     typer.echo(f"Demo prison: {out['prison']}")
-    for user, password in out["logins"].items():
-        typer.echo(f"Staff login: {user} / {password}")
+    typer.echo("Staff console logins, at /staff/login (email password):")
+    for staff in out["staff"]:
+        typer.echo(f"{staff['email']} {staff['password']}")
+    if not settings.local_mode:
+        typer.echo("These are one-time passwords: each asks for a new one at first sign-in.")
     typer.echo(f"Demo meetings loaded: {out['meetings']} (all marked demo)")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -12,6 +13,7 @@ from storage.db import async_url
 from storage.errors import DatabaseURLError
 
 PLACEHOLDER = "change-me"
+BOT_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt]")  # Telegram's rule
 
 
 class ConfigError(Exception):
@@ -29,10 +31,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(PLACEHOLDER)
     local_mode: bool = True  # embedded default; False in production refuses placeholders
     log_level: str = "INFO"
+    staff_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # staff signed out after this
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None  # e.g. ThroughcareBot: the release card's QR link
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -58,6 +62,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("telegram_bot_username")
+    @classmethod
+    def _bot_username(cls, value: str | None) -> str | None:
+        name = (value or "").strip().removeprefix("@")
+        if not name:
+            return None
+        if not BOT_USERNAME.fullmatch(name):
+            raise ValueError("must be a Telegram bot's username: 5-32 letters, digits or _, "
+                             "ending in bot")
+        return name
 
     @field_validator("public_base_url", "telegram_api_base_url", "twilio_api_base_url")
     @classmethod
@@ -88,6 +103,11 @@ class Settings(BaseSettings):
     def tz(self) -> ZoneInfo:
         """Return the service time zone."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def https(self) -> bool:
+        """Say whether the public address is https (staff cookies are then Secure)."""
+        return self.public_base_url.startswith("https://")
 
     @property
     def telegram_enabled(self) -> bool:

@@ -8,6 +8,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.conversation import Conversation
 from handlers.menu import menu_reply
+from handlers.textin import plain_letters
 from handlers.texts import t
 from handlers.types import Choice, EngineContext, Inbound, Reply
 from storage.errors import LinkCodeError
@@ -86,7 +87,7 @@ async def first_contact(
                                                now=ctx.now)
                 await audit(session, actor=f"participant:{participant.id}", action="link_phone",
                             participant_id=participant.id, now=ctx.now)
-                return identity, _linked_replies(participant)
+                return identity, _linked_replies(participant, inbound.channel)
     if asks_for_new_code(text):
         return None, [Reply(t("welcome.new_code"))]
     return None, [Reply(t("welcome.unknown"))]
@@ -115,11 +116,13 @@ async def _link_by_code(
                                        now=ctx.now)
     await audit(session, actor=f"participant:{participant.id}", action="link_code",
                 participant_id=participant.id, now=ctx.now, detail={"channel": inbound.channel})
-    return identity, _linked_replies(participant)
+    return identity, _linked_replies(participant, inbound.channel)
 
 
-def _linked_replies(participant: Participant) -> list[Reply]:
-    replies = [Reply(t("welcome.linked", name=participant.display_name))]
+def _linked_replies(participant: Participant, channel: str) -> list[Reply]:
+    name = participant.display_name
+    replies = [Reply(t("welcome.linked", name=name if channel == "telegram"
+                       else plain_letters(name)))]
     if participant.consent_at is None:
         replies.append(consent_question())
     return replies
@@ -136,7 +139,7 @@ async def handle_consent(conv: Conversation, word: str) -> list[Reply]:
         conv.reset()
         await audit(conv.session, actor=f"participant:{p.id}", action="consent", now=conv.now,
                     participant_id=p.id)
-        return [Reply(t("consent.thanks", name=p.display_name)), menu_reply()]
+        return [Reply(t("consent.thanks", name=conv.echo(p.display_name))), menu_reply()]
     if word in NO_WORDS:
         return [Reply(t("consent.declined"))]
     return [Reply(t("consent.again")), consent_question()]

@@ -1,36 +1,78 @@
-"""Finding meetings: MEETINGS [place|TODAY|TOMORROW|day], ONLINE, MORE, SAVE n."""
+"""Finding meetings: MEETINGS [place|TODAY|TOMORROW|day], ONLINE, MORE, SAVE, UNSAVE, INFO.
+
+Numbers run on across pages, so SAVE n, UNSAVE n and INFO n work from any page; after PLAN
+they mean PLAN's numbers. A group that meets on several days takes one number and one line.
+"""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-
-from sqlmodel.ext.asyncio.session import AsyncSession
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from handlers.conversation import Conversation
+from handlers.meeting_info import info_text
+from handlers.meeting_text import (
+    LEVELS,
+    clip_words,
+    fits_sms,
+    groups,
+    how_to_join,
+    meeting_name,
+    meeting_place,
+    reader_zone,
+    short_name,
+    tidy,
+    when_for,
+)
+from handlers.menu import show_help  # imported first, so INFO n is ours and INFO alone HELP
 from handlers.registry import flow, keyword
 from handlers.texts import t
 from handlers.types import Choice, Reply
 from meeting_finder.errors import PlaceNotFound
 from meeting_finder.geocode import Place, resolve_place
-from meeting_finder.search import MeetingHit, find_nearest
+from meeting_finder.search import NEAR_ENOUGH_MILES, MeetingHit, find_nearest
+from storage.meeting_views_q import chosen_ids, unsubscribe
+from storage.meetings_q import meetings_by_id
 from storage.models import Meeting
 from storage.subscriptions import subscribe
 
 DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 DAY_ABBR = {d[:3]: i for i, d in enumerate(DAYS)} | {d: i for i, d in enumerate(DAYS)}
-NAME_MAX = 34
-WHERE_MAX = 40
-_PREFIX = re.compile(r"^\s*smart\s+recovery\s*[:-]?\s*", re.IGNORECASE)
+QUERY_MAX = 30
+
+
+@dataclass
+class Entry:
+    """One numbered line: a meeting, or a group that meets on several days."""
+
+    hits: list[MeetingHit]
+
+    @property
+    def meeting(self) -> Meeting:
+        """Return the first (soonest) meeting of the entry."""
+        return self.hits[0].meeting
+
+    @property
+    def ids(self) -> list[int]:
+        """Return the ids of every meeting in the entry."""
+        return [h.meeting.id or 0 for h in self.hits]
+
+
+def group_hits(hits: list[MeetingHit]) -> list[Entry]:
+    """Merge a group's meetings on different days into one entry, in order of first sight."""
+    merged = groups(hits, lambda h: h.meeting, lambda h: h.next_start is not None)
+    return [Entry(sorted(g, key=lambda h: h.next_start or datetime.max.replace(tzinfo=UTC)))
+            for g in merged]
 
 
 def _parse_filters(args: str) -> tuple[str | None, int | None, str]:
     """Split `TODAY ST3 2QH` into (day filter, weekday, place)."""
-    words = args.split()
     day_filter: str | None = None
     weekday: int | None = None
     rest = []
-    for w in words:
+    for w in args.split():
         u = w.upper().strip(",.")
         if u in ("TODAY", "TONIGHT") and day_filter is None and weekday is None:
             day_filter = "today"
@@ -43,50 +85,32 @@ def _parse_filters(args: str) -> tuple[str | None, int | None, str]:
     return day_filter, weekday, " ".join(rest)
 
 
-def _when(start: datetime | None, now: datetime) -> str:
-    if start is None:
-        return "time not listed"
-    local_now = now.astimezone(start.tzinfo)
-    day = start.strftime("%a")
-    if start.date() == local_now.date():
-        day = "Today"
-    elif (start.date() - local_now.date()).days == 1:
-        day = "Tomorrow"
-    hour = start.strftime("%I").lstrip("0")
-    minute = "" if start.minute == 0 else start.strftime(":%M")
-    date_part = start.strftime("%d %b").lstrip("0")
-    return f"{day} {date_part} {hour}{minute}{start.strftime('%p').lower()}"
+def entry_line(entry: Entry, n: int, *, zone: ZoneInfo, now: datetime, plain: bool,
+               level: int = 0) -> str:
+    """Return one entry of a list, its name and place shortened to the level's rule."""
+    m = entry.meeting
+    name = meeting_name(m, plain=plain, level=level)
+    when = when_for([h.meeting for h in entry.hits], zone, now)
+    miles = entry.hits[0].distance_miles
+    if miles is None:
+        return t("meetings.line_online", n=n, name=name, when=when, how=how_to_join(m))
+    return t("meetings.line", n=n, name=name, when=when, miles=f"{miles:.1f}",
+             where=meeting_place(m, plain=plain, level=level))
 
 
-def _short(text: str | None, limit: int) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def _where(meeting: Meeting) -> str:
-    parts = [p for p in (meeting.venue, meeting.postcode) if p]
-    return _short(", ".join(parts) or meeting.address, WHERE_MAX)
-
-
-def _display_name(meeting: Meeting) -> str:
-    """Drop the "SMART Recovery" every meeting shares, to keep texts short."""
-    return _short(_PREFIX.sub("", meeting.name) or meeting.name, NAME_MAX)
-
-
-def format_hits(hits: list[MeetingHit], start: int, now: datetime) -> list[str]:
-    """Return one short line per meeting, numbered from `start`."""
-    lines = []
-    for n, hit in enumerate(hits, start=start):
-        m = hit.meeting
-        if hit.distance_miles is None:
-            how = f"dial {_short(m.conference_phone, 24)}" if m.conference_phone else "online"
-            lines.append(t("meetings.line_online", n=n, name=_display_name(m),
-                           when=_when(hit.next_start, now), how=how))
-        else:
-            lines.append(t("meetings.line", n=n, name=_display_name(m),
-                           when=_when(hit.next_start, now),
-                           miles=f"{hit.distance_miles:.1f}", where=_where(m)))
-    return lines
+def _page(conv: Conversation, entries: list[Entry], first: int, head: list[str],
+          foot: str) -> str:
+    """Return a page: whole on Telegram; by SMS shortened by rule until three segments hold it."""
+    plain = conv.channel != "telegram"
+    zone = reader_zone(conv.participant, conv.ctx.timezone)
+    body = ""
+    for level in range(LEVELS if plain else 1):
+        lines = [entry_line(e, n, zone=zone, now=conv.now, plain=plain, level=level)
+                 for n, e in enumerate(entries, start=first)]
+        body = "\n".join([*head, *lines, foot])
+        if not plain or fits_sms(body):
+            break
+    return tidy(body)
 
 
 async def _place_for(conv: Conversation, query: str) -> Place | None:
@@ -108,45 +132,63 @@ async def _place_for(conv: Conversation, query: str) -> Place | None:
     return None
 
 
-async def _search_reply(conv: Conversation, search: dict) -> list[Reply]:
-    session: AsyncSession = conv.session
+def _shown_ids(search: dict[str, Any]) -> list[list[int]]:
+    """Return the ids behind each number shown so far (older states kept one id a number)."""
+    return [[i] if isinstance(i, int) else list(i) for i in search.get("ids", [])]
+
+
+async def _collect(conv: Conversation, search: dict[str, Any]
+                   ) -> tuple[list[MeetingHit], list[MeetingHit], bool]:
+    """Return the hits not shown yet, the online ones alongside, and whether there are more.
+
+    Each page searches again from the top and leaves out what was shown, rather than
+    skipping a count: meetings the same distance away keep one order that way.
+    """
     per_page = conv.ctx.meetings_per_page
+    before = {i for ids in _shown_ids(search) for i in ids}
     result = await find_nearest(
-        session, lat=search["lat"], lon=search["lon"], now=conv.now, limit=per_page,
-        offset=search["offset"], weekday=search.get("weekday"),
+        conv.session, lat=search["lat"], lon=search["lon"], now=conv.now,
+        limit=len(before) + 4 * per_page, weekday=search.get("weekday"),
         day_filter=search.get("day_filter"), online_only=search.get("online", False),
-        tz=conv.ctx.timezone,
-    )
-    hits = result.hits
-    if not hits and not result.online:
-        return [Reply(t("meetings.no_more" if search["offset"] else "meetings.none_found"))]
+        tz=reader_zone(conv.participant, conv.ctx.timezone))
+    fresh = [h for h in result.hits if h.meeting.id not in before]
+    near = sum(1 for h in result.hits if (h.distance_miles or 0.0) <= NEAR_ENOUGH_MILES)
+    online = [h for h in result.online if h.meeting.id not in before] if near < per_page else []
+    return fresh, online, result.has_more
+
+
+def _header(search: dict[str, Any], conv: Conversation) -> str:
+    place = clip_words(conv.echo(str(search.get("label", ""))), QUERY_MAX)
     if search.get("online"):
-        header = t("meetings.header_online")
-    elif search.get("day_filter"):
-        header = t(f"meetings.header_{search['day_filter']}", place=search["label"])
-    elif search.get("weekday") is not None:
-        header = t("meetings.header_day", place=search["label"],
-                   day=DAYS[search["weekday"]].title())
-    else:
-        header = t("meetings.header", place=search["label"])
-    start = len(search.get("ids", [])) + 1  # numbers run on across pages, as SAVE uses them
-    online = [] if search.get("online") else result.online
-    if online and len(hits) >= per_page:
+        return t("meetings.header_online")
+    if search.get("day_filter"):
+        return t(f"meetings.header_{search['day_filter']}", place=place)
+    if search.get("weekday") is not None:
+        return t("meetings.header_day", place=place, day=DAYS[search["weekday"]].title())
+    return t("meetings.header", place=place)
+
+
+async def _search_reply(conv: Conversation, search: dict[str, Any]) -> list[Reply]:
+    per_page = conv.ctx.meetings_per_page
+    fresh, online, more = await _collect(conv, search)
+    near = group_hits(fresh)
+    if not near and not online:
+        return [Reply(t("meetings.no_more" if search.get("ids") else "meetings.none_found"))]
+    if online and len(near) >= per_page:
         # Few near: keep the page short (3 segments on SMS) by swapping the farthest for one
         # that can be joined from anywhere.
-        hits = hits[: per_page - 1]
-    shown = hits + online[: max(0, per_page - len(hits))]
-    lines = format_hits(shown, start, conv.now)
-    ids = list(search.get("ids", [])) + [h.meeting.id for h in shown]
-    conv.update(_search={**search, "offset": search["offset"] + len(hits), "ids": ids})
-    note = search.get("note")
-    body = "\n".join(([note] if note and search["offset"] == 0 else []) + [header, *lines])
-    choices: tuple[Choice, ...] = ()
-    if result.has_more:
-        body += "\n" + t("meetings.footer")
-        choices = (Choice(t("meetings.more_label"), "MORE"),)
-    else:
-        body += "\n" + t("meetings.footer_last")
+        near = near[: per_page - 1]
+    near = near[:per_page]
+    shown = near + group_hits(online)[: max(0, per_page - len(near))]
+    more = more or sum(len(e.hits) for e in near) < len(fresh)
+    ids = _shown_ids(search) + [e.ids for e in shown]
+    first = len(ids) - len(shown) + 1  # numbers run on across pages, as SAVE uses them
+    conv.update(_search={**search, "ids": ids}, _numbers="search")
+    note = search.get("note") if first == 1 else None
+    head = [clip_words(conv.echo(note), 120)] if note else []
+    foot = t("meetings.footer" if more else "meetings.footer_last", n=first)
+    body = _page(conv, shown, first, [*head, _header(search, conv)], foot)
+    choices = (Choice(t("meetings.more_label"), "MORE"),) if more else ()
     return [Reply(body, choices=choices)]
 
 
@@ -157,10 +199,10 @@ async def find_meetings(conv: Conversation, args: str) -> list[Reply]:
     try:
         place = await _place_for(conv, query)
     except PlaceNotFound as exc:
-        q = _short(query, 30)
+        q = clip_words(conv.echo(query), QUERY_MAX)
         if exc.suggestions:
-            return [Reply(t("meetings.did_you_mean", query=q,
-                            suggestions=" or ".join(exc.suggestions[:3])))]
+            said = " or ".join(conv.echo(s) for s in exc.suggestions[:3])
+            return [Reply(t("meetings.did_you_mean", query=q, suggestions=said))]
         return [Reply(t("meetings.not_found", query=q))]
     if place is None:
         conv.goto("meetings", "place", {"day_filter": day_filter, "weekday": weekday})
@@ -169,7 +211,7 @@ async def find_meetings(conv: Conversation, args: str) -> list[Reply]:
     conv.reset()
     conv.update(_place={"lat": place.lat, "lon": place.lon, "label": place.label,
                         "precision": place.precision})
-    search = {"lat": place.lat, "lon": place.lon, "label": place.label, "offset": 0,
+    search = {"lat": place.lat, "lon": place.lon, "label": place.label,
               "day_filter": day_filter, "weekday": weekday, "note": place.note, "ids": []}
     return await _search_reply(conv, search)
 
@@ -185,7 +227,7 @@ async def meetings_place_step(conv: Conversation, text: str) -> list[Reply]:
 async def online_meetings(conv: Conversation, args: str) -> list[Reply]:
     """List meetings that can be joined online or by phone."""
     conv.reset()
-    search = {"lat": 52.5, "lon": -1.5, "label": "online", "offset": 0, "online": True, "ids": []}
+    search = {"lat": 52.5, "lon": -1.5, "label": "online", "online": True, "ids": []}
     return await _search_reply(conv, search)
 
 
@@ -198,18 +240,64 @@ async def more_meetings(conv: Conversation, args: str) -> list[Reply]:
     return await _search_reply(conv, search)
 
 
+async def _numbered(conv: Conversation, args: str) -> tuple[int, list[Meeting]] | None:
+    """Return the number asked for and its meetings, from the list the person saw last."""
+    word = args.strip().split(" ")[0].strip(".#") if args.strip() else ""
+    if conv.data.get("_numbers") == "plan":
+        listed = [list(ids) for ids in conv.data.get("_plan", [])]
+    else:
+        listed = _shown_ids(conv.data.get("_search") or {})
+    if not word.isdigit() or not 1 <= int(word) <= len(listed):
+        return None
+    ids = listed[int(word) - 1]
+    found = await meetings_by_id(conv.session, ids)
+    meetings = [found[i] for i in ids if i in found]
+    return (int(word), meetings) if meetings else None
+
+
+def _name(conv: Conversation, meeting: Meeting) -> str:
+    return short_name(meeting, plain=conv.channel != "telegram")
+
+
 @keyword("SAVE", "CHOOSE", "REMINDME")
 async def save_meeting(conv: Conversation, args: str) -> list[Reply]:
-    """Choose a listed meeting, so reminders come before it."""
-    search = conv.data.get("_search") or {}
-    ids = search.get("ids", [])
-    word = args.strip().split(" ")[0] if args.strip() else ""
-    if not word.isdigit() or not 1 <= int(word) <= len(ids):
+    """Choose a listed meeting (every day of a group), so reminders come before it."""
+    found = await _numbered(conv, args)
+    if found is None:
         return [Reply(t("meetings.save_which"))]
-    meeting = await conv.session.get(Meeting, ids[int(word) - 1])
-    if meeting is None:
-        return [Reply(t("meetings.save_which"))]
-    await subscribe(conv.session, participant_id=conv.participant.id or 0,
-                    meeting_id=meeting.id or 0, now=conv.now)
-    return [Reply(t("meetings.saved", name=_short(meeting.name, NAME_MAX)))]
+    n, meetings = found
+    for meeting in meetings:
+        await subscribe(conv.session, participant_id=conv.participant.id or 0,
+                        meeting_id=meeting.id or 0, now=conv.now)
+    zone = reader_zone(conv.participant, conv.ctx.timezone)
+    return [Reply(tidy(t("meetings.saved", name=_name(conv, meetings[0]), n=n,
+                         when=when_for(meetings, zone, conv.now))))]
 
+
+@keyword("UNSAVE", "UNCHOOSE")
+async def unsave_meeting(conv: Conversation, args: str) -> list[Reply]:
+    """Drop a chosen meeting, and the reminders for it."""
+    found = await _numbered(conv, args)
+    if found is None:
+        return [Reply(t("meetings.unsave_which"))]
+    _n, meetings = found
+    dropped = await unsubscribe(conv.session, participant_id=conv.participant.id or 0,
+                                meeting_ids=[m.id or 0 for m in meetings], now=conv.now)
+    key = "meetings.unsaved" if dropped else "meetings.not_saved"
+    return [Reply(tidy(t(key, name=_name(conv, meetings[0]))))]
+
+
+@keyword("INFO", "DETAILS")
+async def meeting_info(conv: Conversation, args: str) -> list[Reply]:
+    """Give a listed meeting's address, directions, joining details, contact and notes."""
+    if not args.strip() or not args.split()[0].strip(".#").isdigit():
+        return await show_help(conv, args)
+    found = await _numbered(conv, args)
+    if found is None:
+        return [Reply(t("meetings.info_which"))]
+    n, meetings = found
+    chosen = await chosen_ids(conv.session, conv.participant.id or 0)
+    saved = any(m.id in chosen for m in meetings)
+    return [Reply(info_text(meetings, n=n, saved=saved, now=conv.now,
+                            zone=reader_zone(conv.participant, conv.ctx.timezone),
+                            telegram=conv.channel == "telegram"))]

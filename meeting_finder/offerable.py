@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from meeting_finder.feeds.types import SMART_FAMILY
 from meeting_finder.places import fold
 from storage.models.meetings import Access, Attendance, Meeting, MeetingStatus
 
@@ -37,12 +38,24 @@ def is_open_and_active(meeting: Meeting) -> bool:
     )
 
 
+def is_for_family(meeting: Meeting) -> bool:
+    """Say whether the meeting is for family and friends: never offered to participants."""
+    # They are for those affected by someone else's use; participants are in recovery.
+    return SMART_FAMILY in (meeting.types or [])
+
+
+def _offerable(meeting: Meeting) -> bool:
+    """Say whether the meeting is open, active, for participants, and has a known zone."""
+    return is_open_and_active(meeting) and not is_for_family(meeting) and bool(meeting.timezone)
+
+
 def has_venue(meeting: Meeting) -> bool:
     """Say whether the meeting can be attended in person at a real, located address."""
     return (
         _value(meeting.attendance) in IN_PERSON
         and meeting.lat is not None
         and meeting.lon is not None
+        and not meeting.approximate  # only a town or area: not somewhere to go
         and is_real_address(meeting.address)
     )
 
@@ -56,14 +69,14 @@ def has_join(meeting: Meeting) -> bool:
 
 def is_offerable(meeting: Meeting) -> bool:
     """Say whether the meeting may be offered: open, active, with an address or a join link."""
-    return is_open_and_active(meeting) and (has_venue(meeting) or has_join(meeting))
+    return _offerable(meeting) and (has_venue(meeting) or has_join(meeting))
 
 
 def offerable_in_person(meeting: Meeting) -> bool:
     """Say whether the meeting may be offered as somewhere to go."""
-    return is_open_and_active(meeting) and has_venue(meeting)
+    return _offerable(meeting) and has_venue(meeting)
 
 
 def offerable_online(meeting: Meeting) -> bool:
     """Say whether the meeting may be offered as something to join remotely."""
-    return is_open_and_active(meeting) and has_join(meeting)
+    return _offerable(meeting) and has_join(meeting)

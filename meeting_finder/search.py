@@ -11,13 +11,19 @@ import numpy as np
 from geopy.distance import geodesic
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from meeting_finder.offerable import is_offerable, offerable_in_person, offerable_online
+from meeting_finder.offerable import (
+    is_for_family,
+    is_offerable,
+    offerable_in_person,
+    offerable_online,
+)
 from meeting_finder.recurrence import next_occurrence
 from meeting_finder.spatial import (
     NO_TIME,
     WEEK_MINUTES,
     DayFilter,
     MeetingIndex,
+    PointSet,
     get_index,
     invalidate_index,
 )
@@ -105,6 +111,42 @@ def _passes_day(
     return True
 
 
+async def _read_nearest(
+    session: AsyncSession,
+    pts: PointSet,
+    chosen: np.ndarray,
+    miles: np.ndarray,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    days: DayFilter,
+    need: int,
+) -> list[MeetingHit]:
+    """Read the nearest of the chosen index points back, keeping those still offered."""
+    order = np.argsort(miles, kind="stable")
+    hits: list[MeetingHit] = []
+    # Usually one round trip; more only if meetings changed since the index was built.
+    for start in range(0, order.size, need):
+        batch = order[start : start + need]
+        ids = [int(i) for i in pts.ids[chosen[batch]]]
+        found = await meetings_by_id(session, ids)
+        for mid, estimate in zip(ids, miles[batch], strict=True):
+            meeting = found.get(mid)
+            if meeting is None or not offerable_in_person(meeting):
+                if meeting is None or not is_for_family(meeting):  # the index keeps those
+                    invalidate_index(session)  # changed since the index was built
+                continue
+            begins = next_occurrence(meeting, now)
+            if not _passes_day(meeting, begins, now, tz, days):
+                continue
+            assert meeting.lat is not None and meeting.lon is not None
+            url = directions_url(meeting.lat, meeting.lon)
+            hits.append(MeetingHit(meeting, float(estimate), begins, url))
+        if len(hits) >= need:
+            break
+    return hits
+
+
 async def _nearest_in_person(
     session: AsyncSession,
     index: MeetingIndex,
@@ -118,34 +160,18 @@ async def _nearest_in_person(
 ) -> tuple[list[MeetingHit], float]:
     pts = index.in_person
     radius = float(RADII_MILES[-1])
-    chosen = np.empty(0, dtype=np.int64)
-    miles = np.empty(0)
+    hits: list[MeetingHit] = []
     for radius in map(float, RADII_MILES):
         idx = index.box(lat, lon, radius)
         idx = idx[days.mask(pts, idx)]
         dist = index.miles(lat, lon, idx)
         inside = dist <= radius
-        if int(inside.sum()) >= need or radius == RADII_MILES[-1]:
-            chosen, miles = idx[inside], dist[inside]
-            break
-    order = np.argsort(miles, kind="stable")
-    hits: list[MeetingHit] = []
-    # Usually one round trip; more only if meetings changed since the index was built.
-    for start in range(0, order.size, need):
-        batch = order[start : start + need]
-        ids = [int(i) for i in pts.ids[chosen[batch]]]
-        found = await meetings_by_id(session, ids)
-        for mid, estimate in zip(ids, miles[batch], strict=True):
-            meeting = found.get(mid)
-            if meeting is None or not offerable_in_person(meeting):
-                invalidate_index(session)  # changed since the index was built
-                continue
-            begins = next_occurrence(meeting, now)
-            if not _passes_day(meeting, begins, now, tz, days):
-                continue
-            assert meeting.lat is not None and meeting.lon is not None
-            url = directions_url(meeting.lat, meeting.lon)
-            hits.append(MeetingHit(meeting, float(estimate), begins, url))
+        if int(inside.sum()) < need and radius != RADII_MILES[-1]:
+            continue
+        # Some the index holds may not be offered (family meetings, or meetings changed
+        # since it was built): then look wider.
+        hits = await _read_nearest(session, pts, idx[inside], dist[inside], now=now, tz=tz,
+                                   days=days, need=need)
         if len(hits) >= need:
             break
     shown, extra = hits[: need - 1], hits[need - 1 : need]  # the extra only says "there is more"
@@ -188,7 +214,8 @@ async def _soonest_online(
     for mid in ids:
         meeting = found.get(mid)
         if meeting is None or not offerable_online(meeting):
-            invalidate_index(session)
+            if meeting is None or not is_for_family(meeting):
+                invalidate_index(session)
             continue
         start = next_occurrence(meeting, now)
         if _passes_day(meeting, start, now, tz, days):

@@ -28,12 +28,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.meeting_text import clip_words, contact_of, tidy, when
 from handlers.texts import t
 from meeting_finder.search import find_nearest
 from scheduler import reminders
 from scheduler.quiet import zone_of
 from storage.db import is_lock_error, session_factory
-from storage.models import MessageKind, OutboundMessage, Priority
+from storage.models import Meeting, MessageKind, OutboundMessage, Priority
 from storage.outbox import enqueue
 from storage.scheduling import (
     Recipient,
@@ -53,6 +54,8 @@ WELCOME_AT = time(10, 0)  # local time on release day
 SUGGEST_AT = time(12, 0)
 CHECKIN_AT = time(10, 0)
 SUGGEST_WITHIN = timedelta(hours=72)
+SUGGEST_NEAR_MILES = 10.0  # further than this is not "near you": an online meeting instead
+SUGGEST_LEAD = timedelta(minutes=30)  # a suggested meeting starts at least this long after
 HORIZON = timedelta(days=8)  # how far ahead meeting and appointment reminders are written
 BATCH_SECONDS = 0.1  # a write transaction commits once it has run this long
 BATCH_MAX = 500  # ... or run this many steps
@@ -157,15 +160,6 @@ async def _notify_one(values: dict[str, Any], session: AsyncSession, stats: Plan
 def at_local(day: date, at: time, zone: ZoneInfo) -> datetime:
     """Return wall-clock `at` on `day` in `zone` as aware UTC."""
     return datetime.combine(day, at).replace(tzinfo=zone).astimezone(UTC)
-
-
-def fmt_when(moment: datetime, zone: ZoneInfo) -> str:
-    """Return e.g. `Tue 4 Mar 7pm` in local time."""
-    local = moment.astimezone(zone)
-    hour = local.strftime("%I").lstrip("0")
-    minute = "" if local.minute == 0 else local.strftime(":%M")
-    return f"{local:%a} {local.day} {local:%b} {hour}{minute}{local:%p}".replace("AM", "am") \
-        .replace("PM", "pm")
 
 
 async def plan(engine: AsyncEngine, *, now: datetime, dry_run: bool = False) -> PlanStats:
@@ -276,17 +270,18 @@ async def plan_release(session: AsyncSession, rec: Recipient, *, now: datetime, 
             <= now.date() + HORIZON):
         return
     items: list[tuple[str, datetime, datetime, str]] = []
+    name = reminders.as_sent(p.display_name, rec.channel)
     welcome_due = at_local(released, WELCOME_AT, zone)
     items.append(("welcome", welcome_due, welcome_due + timedelta(days=1),
-                  t("sequence.welcome", name=p.display_name)))
+                  t("sequence.welcome", name=name)))
     suggest_due = at_local(released, SUGGEST_AT, zone)
     if suggest_due + SUGGEST_WITHIN > now and suggest_due - now < timedelta(days=2):
-        body = await _suggestion(session, rec, start=suggest_due)
-        items.append(("suggest", suggest_due, suggest_due + SUGGEST_WITHIN, body))
+        body, until = await _suggestion(session, rec, due=suggest_due, now=now)
+        items.append(("suggest", suggest_due, until, body))
     for day in CHECKIN_DAYS:
         due = at_local(released + timedelta(days=day), CHECKIN_AT, zone)
         items.append((f"checkin{day}", due, due + timedelta(hours=10),
-                      t(f"sequence.checkin_{day}", name=p.display_name)))
+                      t(f"sequence.checkin_{day}", name=name)))
     for name, due, not_after, body in items:
         if not_after <= now:
             continue
@@ -297,17 +292,39 @@ async def plan_release(session: AsyncSession, rec: Recipient, *, now: datetime, 
             meta={"step": name, "release_date": released.isoformat()})
 
 
-async def _suggestion(session: AsyncSession, rec: Recipient, *, start: datetime) -> str:
-    """Return the nearest meeting within 72 hours of release as one line, or a prompt."""
+async def _suggestion(session: AsyncSession, rec: Recipient, *, due: datetime, now: datetime
+                      ) -> tuple[str, datetime]:
+    """Return a meeting to try soon after release, and the time the text must go by.
+
+    Only a meeting within SUGGEST_NEAR_MILES, else one to join online, that starts at least
+    SUGGEST_LEAD after the text could go: the text may not go once that is too late.
+    """
     p = rec.participant
+    name = reminders.as_sent(p.display_name, rec.channel)
+    latest = due + SUGGEST_WITHIN
     if p.release_lat is None or p.release_lon is None:
-        return t("sequence.suggest_none", name=p.display_name)
-    result = await find_nearest(session, lat=p.release_lat, lon=p.release_lon, now=start,
-                                limit=5, tz=zone_of(p))
-    for hit in result.hits:
-        if hit.next_start is not None and hit.next_start <= start + SUGGEST_WITHIN:
-            m = hit.meeting
-            where = ", ".join(x for x in (m.venue, m.postcode) if x) or (m.address or "")
-            return t("sequence.suggest", name=p.display_name, meeting=m.name[:40],
-                     when=fmt_when(hit.next_start, zone_of(p)), where=where[:40])
-    return t("sequence.suggest_none", name=p.display_name)
+        return t("sequence.suggest_none", name=name), latest
+    after = max(due, now) + SUGGEST_LEAD
+    near = await find_nearest(session, lat=p.release_lat, lon=p.release_lon, now=after,
+                              limit=5, tz=zone_of(p))
+    online = await find_nearest(session, lat=p.release_lat, lon=p.release_lon, now=after,
+                                limit=3, online_only=True, tz=zone_of(p))
+    close = [(h, True) for h in near.hits if (h.distance_miles or 0.0) <= SUGGEST_NEAR_MILES]
+    for hit, is_near in [*close, *((h, False) for h in online.hits)]:
+        if hit.next_start is not None and hit.next_start <= latest:
+            body = _suggest_text(rec, hit.meeting, hit.next_start, near=is_near)
+            return body, min(latest, hit.next_start - SUGGEST_LEAD)
+    return t("sequence.suggest_none", name=name), latest
+
+
+def _suggest_text(rec: Recipient, meeting: Meeting, start: datetime, *, near: bool) -> str:
+    """Return the release-day suggestion naming one meeting, with its contact if known."""
+    contact = contact_of(meeting, plain=rec.channel != "telegram")
+    values = {
+        "name": reminders.as_sent(rec.participant.display_name, rec.channel),
+        "meeting": reminders.name_for(meeting, rec.channel),
+        "when": when(start, zone_of(rec.participant)),
+        "where": reminders.where_for(meeting, rec.channel, join=not near),
+        "contact": t("sequence.contact", contact=clip_words(contact, 90)) if contact else "",
+    }
+    return tidy(t("sequence.suggest" if near else "sequence.suggest_online", **values))

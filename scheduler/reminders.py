@@ -8,7 +8,18 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.meeting_text import (
+    clip_words,
+    clock,
+    meeting_place,
+    short_name,
+    tidy,
+    zone_note,
+)
+from handlers.meeting_text import when as when_text
+from handlers.textin import plain_letters
 from handlers.texts import t
+from meeting_finder.offerable import is_join_link
 from meeting_finder.recurrence import local_start, meeting_zone, next_occurrence
 from scheduler.quiet import before_quiet, zone_of
 from storage.meetings_q import meetings_by_id
@@ -38,18 +49,23 @@ DAY_BEFORE_AT = time(18, 0)  # appointment reminder the evening before
 MORNING_AT = time(8, 0)
 FOLLOWUP_AFTER_END = timedelta(hours=1)
 DEFAULT_LENGTH = timedelta(minutes=90)
+LINK_MAX = 120  # a longer join link is left out when there is a dial-in
 
 
-def _fmt_time(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    hour = local.strftime("%I").lstrip("0")
-    minute = "" if local.minute == 0 else local.strftime(":%M")
-    return f"{hour}{minute}{local.strftime('%p').lower()}"
+def as_sent(text: str, channel: str) -> str:
+    """Return a name or place as the channel shows it cheaply (plain letters by SMS)."""
+    return text if channel == "telegram" else plain_letters(text)
 
 
-def _when(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b} {_fmt_time(moment, zone)}"
+def _meeting_time(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:
+    """Return e.g. "1:30pm (UK time)": the reader's clock, saying so for another zone's meeting."""
+    home = start.astimezone(meeting_zone(meeting))
+    return f"{clock(home, zone)}{zone_note([home], zone)}"
+
+
+def _meeting_when(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:
+    """Return e.g. "Tue 1 Dec 1:30pm (UK time)" on the reader's calendar and clock."""
+    return when_text(start.astimezone(meeting_zone(meeting)), zone)
 
 
 def reminder_due(start: datetime, offset_minutes: int, zone: ZoneInfo) -> datetime:
@@ -81,11 +97,28 @@ def occurrences(meeting: Meeting, *, now: datetime, horizon: timedelta) -> list[
         cursor = start
 
 
-def _where(meeting: Meeting) -> str:
-    if meeting.attendance == "online":
-        return "online"
-    return (", ".join(x for x in (meeting.venue, meeting.postcode) if x)
-            or meeting.address or "see MEETINGS")[:40]
+def where_for(meeting: Meeting, channel: str, *, join: bool = False) -> str:
+    """Return where to go, or for an online meeting (or with `join`) how to join it."""
+    if join or str(meeting.attendance) == "online":
+        url = (meeting.conference_url or "").strip() if is_join_link(meeting.conference_url) \
+            else ""
+        phone = (meeting.conference_phone or "").strip()
+        if phone and len(url) > LINK_MAX:
+            url = ""  # the dial-in is enough; a long link would crowd the text out
+        if url and phone:
+            return t("reminder.join_both", url=url, phone=phone)
+        if url or phone:
+            return t("reminder.join_link", url=url) if url else t("reminder.join_dial",
+                                                                  phone=phone)
+        return t("reminder.online")
+    plain = channel != "telegram"
+    where = meeting_place(meeting, plain=plain)
+    return where if len(where) <= 60 else meeting_place(meeting, plain=plain, level=3)
+
+
+def name_for(meeting: Meeting, channel: str) -> str:
+    """Return the meeting's name as a text to this channel shows it."""
+    return short_name(meeting, plain=channel != "telegram")
 
 
 def _stamp(moment: datetime) -> str:
@@ -115,7 +148,7 @@ async def plan_meetings(
             continue
         offsets = rec.participant.reminder_offsets
         offsets = DEFAULT_OFFSETS if offsets is None else offsets
-        zone = meeting_zone(meeting)
+        zone = zone_of(rec.participant)  # "tomorrow" and the time are the reader's own
         for start in starts:
             for offset in offsets:
                 due, not_after = reminder_due(start, offset, zone), start
@@ -125,8 +158,9 @@ async def plan_meetings(
                 if due < now - LATE_GRACE or due >= not_after:
                     continue
                 key = "meeting_day" if offset >= 1440 else "meeting_soon"
-                body = t(f"reminder.{key}", meeting=meeting.name[:40],
-                         time=_fmt_time(start, zone), where=_where(meeting))
+                body = tidy(t(f"reminder.{key}", meeting=name_for(meeting, rec.channel),
+                              time=_meeting_time(meeting, start, zone),
+                              where=where_for(meeting, rec.channel)))
                 work.want(
                     dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
                     due_at=due, channel=rec.channel, address=rec.address, body=body,
@@ -169,13 +203,14 @@ async def _withdraw_changed(
         if (pid, mid, _stamp(occurrence)) in told:
             continue
         told.add((pid, mid, _stamp(occurrence)))
-        zone = meeting_zone(meeting)
+        zone, name = zone_of(rec.participant), name_for(meeting, rec.channel)
         if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
             new = min(starts, key=lambda s: abs(s - occurrence))
-            body = t("reminder.meeting_moved", meeting=meeting.name[:40], when=_when(new, zone))
+            body = t("reminder.meeting_moved", meeting=name,
+                     when=_meeting_when(meeting, new, zone))
         elif not starts:
-            body = t("reminder.meeting_cancelled", meeting=meeting.name[:40],
-                     when=_when(occurrence, zone))
+            body = t("reminder.meeting_cancelled", meeting=name,
+                     when=_meeting_when(meeting, occurrence, zone))
         else:
             continue  # it runs, just not near that day: the new reminders say enough
         work.notify(channel=rec.channel, address=rec.address, body=body,
@@ -235,10 +270,11 @@ def _plan_appointment(
 ) -> None:
     """Plan one appointment reminder."""
     zone = zone_of(rec.participant)
-    place = f", {appt.place[:40]}" if appt.place else ""
-    body = t("reminder.appointment_day" if name == "day" else "reminder.appointment_morning",
-             what=t(f"reminder.what_{appt.kind}"), time=_fmt_time(appt.starts_at, zone),
-             place=place)
+    place = f", {clip_words(as_sent(appt.place, rec.channel), 60)}" if appt.place else ""
+    body = tidy(t("reminder.appointment_day" if name == "day"
+                  else "reminder.appointment_morning",
+                  what=t(f"reminder.what_{appt.kind}"), time=clock(appt.starts_at, zone),
+                  place=place))
     work.want(
         dedupe_key=key, due_at=due, channel=rec.channel, address=rec.address, body=body,
         participant_id=rec.participant.id, kind=MessageKind.REMINDER,
@@ -269,7 +305,8 @@ async def plan_followups(
         work.want(
             dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{_stamp(start)}",
             due_at=due, channel=rec.channel, address=rec.address,
-            body=t("followup.ask", meeting=meeting.name[:40]), participant_id=rec.participant.id,
+            body=t("followup.ask", meeting=name_for(meeting, rec.channel)),
+            participant_id=rec.participant.id,
             kind=MessageKind.FOLLOWUP, priority=Priority.SCHEDULED,
             not_after=start + timedelta(days=2), meeting_id=meeting.id, choices=choices,
             meta={"occurrence": start.isoformat()})

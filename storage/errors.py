@@ -4,6 +4,7 @@ StorageError
  +-- DatabaseURLError      the DATABASE_URL cannot be understood
  +-- NotFound              a row that must exist does not
  +-- LinkCodeError         a link code is unknown, used or expired
+ +-- StaffExists           a staff account with that email already exists
 """
 
 
@@ -21,3 +22,7 @@ class NotFound(StorageError):
 
 class LinkCodeError(StorageError):
     """A link code is unknown, already used or expired."""
+
+
+class StaffExists(StorageError):
+    """A staff account with that email already exists."""

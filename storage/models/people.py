@@ -47,11 +47,17 @@ class Prison(SQLModel, table=True):
 
 class StaffUser(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    username: str = Field(sa_type=AutoString(100), unique=True)
+    email: str = Field(sa_type=AutoString(254), unique=True)  # lower case; the sign-in name
     display_name: str = Field(sa_type=AutoString(200))
     role: StaffRole = Field(sa_type=AutoString(20))
-    prison_id: int | None = Field(default=None, foreign_key="prison.id")
-    password_hash: str = Field(sa_type=AutoString(300))
+    prison_id: int | None = Field(default=None, foreign_key="prison.id")  # a Champion's prison
+    region: str | None = Field(default=None, sa_type=AutoString(100))  # a coordinator's region
+    password_hash: str = Field(sa_type=AutoString(300))  # argon2id, with its salt and costs
+    must_change_password: bool = True  # a one-time password: the next sign-in must change it
+    failed_logins: int = 0  # wrong passwords in a row since the last sign-in or lock
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    session_epoch: int = 0  # signing out adds one, ending every session begun before
     telegram_id: str | None = Field(default=None, sa_type=AutoString(64))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -78,7 +84,7 @@ class Participant(ParticipantBase, table=True):
     release_lat: float | None = None
     release_lon: float | None = None
     region: str | None = Field(default=None, sa_type=AutoString(100))
-    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # said YES by text
     staff_review_consent: bool = False  # may staff see that a crisis reply was sent?
     opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     timezone: str = Field(default="Europe/London", sa_type=AutoString(64))

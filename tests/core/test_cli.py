@@ -34,8 +34,8 @@ def run_cli(db_url: str, *args: str, stdin: str | None = None,
 def test_enrol_then_chat_journey(db_url: str) -> None:
     demo = run_cli(db_url, "demo")
     assert demo.returncode == 0, demo.stderr
-    assert re.search(r"Staff login: champion / \S+", demo.stdout)
-    assert re.search(r"Staff login: coordinator / \S+", demo.stdout)
+    assert re.search(r"^champion@example\.org \S+$", demo.stdout, re.MULTILINE)
+    assert re.search(r"^coordinator@example\.org \S+$", demo.stdout, re.MULTILINE)
     enrol = run_cli(db_url, "enroll", "--prison", "HMP Demo", "--name", "Sam",
                     "--release-date", RELEASE, "--postcode", "ST3 2QH",
                     "--phone", "+447700900123", "--json")
@@ -102,7 +102,7 @@ def test_enrol_bad_input_is_refused_clearly(db_url: str, args: list[str], needle
 
 
 @pytest.mark.parametrize("command", ["enroll", "chat", "demo", "run", "web", "worker", "db",
-                                     "meetings"])
+                                     "meetings", "staff"])
 def test_every_command_has_help(command: str) -> None:
     _register_subapps()
     result = CliRunner().invoke(app, [command, "--help"])

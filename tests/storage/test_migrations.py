@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import make_engine
-from storage.migrate import schema_drift, upgrade_to_head
+from storage.migrate import alembic_config, schema_drift, upgrade_to_head
 from tests.conftest import PG_URL, USE_PG
 
 
@@ -49,3 +50,22 @@ async def test_upgrade_twice_is_harmless(empty_engine: AsyncEngine) -> None:
     async with empty_engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     assert version is not None
+
+
+async def test_staff_accounts_survive_0004_and_must_choose_a_new_password(
+        empty_engine: AsyncEngine) -> None:
+    def upgrade_to(conn: Connection, revision: str) -> None:
+        command.upgrade(alembic_config(conn), revision)
+
+    async with empty_engine.begin() as conn:
+        await conn.run_sync(upgrade_to, "0003")
+        await conn.execute(text(
+            "INSERT INTO staffuser (username, display_name, role, password_hash, created_at) "
+            "VALUES ('Ann@Prison.Example', 'Ann', 'champion', 'scrypt$00$00', "
+            "'2026-11-01 09:00:00+00')"))
+        await conn.run_sync(upgrade_to, "head")
+        row = (await conn.execute(text(
+            "SELECT email, must_change_password, failed_logins, session_epoch FROM staffuser"
+        ))).one()
+    assert tuple(row) == ("ann@prison.example", True, 0, 0)
+    assert await schema_drift(empty_engine) == []

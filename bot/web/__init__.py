@@ -17,6 +17,7 @@ from sqlmodel import select
 from bot.channels.inbox import ChannelRuntime, utc_now
 from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
+from bot.web.staff import install_staff_console
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import session_scope
@@ -65,7 +66,9 @@ def create_app(
                                         senders=dict(senders or {}), clock=clock,
                                         limiter=limiter)
     app.state.telegram_app = telegram_app
+    app.state.clock = clock
     app.include_router(webhooks_router)
+    install_staff_console(app, settings)
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -96,6 +99,7 @@ def create_app(
 
     @app.get("/")
     async def index() -> Response:
-        return PlainTextResponse("throughcare is running. See /healthz and /metrics.\n")
+        return PlainTextResponse("throughcare is running. Staff sign in at /staff/login. "
+                                 "See /healthz and /metrics.\n")
 
     return app

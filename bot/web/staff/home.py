@@ -1,0 +1,53 @@
+"""The staff home page: what each role can do, and (for admins) who has an account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from bot.web.staff.deps import CurrentStaff, SessionDep
+from bot.web.templating import render
+from storage.models import StaffRole, StaffUser
+from storage.staff_q import list_staff
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class Link:
+    """A task on the home page."""
+
+    label: str
+    href: str
+    description: str
+    roles: frozenset[StaffRole]
+
+
+CHAMPION = frozenset({StaffRole.CHAMPION, StaffRole.ADMIN})
+COORDINATOR = frozenset({StaffRole.COORDINATOR, StaffRole.ADMIN})
+EVERYONE = frozenset(StaffRole)
+
+# The pages each role works in, in the order they are used.
+LINKS = (
+    Link("Participants", "/staff/participants",
+         "See the people enrolled and how they are getting on.", CHAMPION),
+    Link("Enrol someone", "/staff/participants/new",
+         "Enrol a person before release and print their release card.", CHAMPION),
+    Link("Meetings", "/staff/meetings",
+         "Keep the meeting list current and tell people about changes.", COORDINATOR),
+    Link("Reports", "/staff/reports", "Engagement and delivery reports.", EVERYONE),
+)
+
+
+def links_for(staff: StaffUser) -> list[Link]:
+    """Return the home page links for this person's role."""
+    return [link for link in LINKS if staff.role in link.roles]
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, staff: CurrentStaff, session: SessionDep) -> HTMLResponse:
+    """Show the tasks for this person's role; admins also see every staff account."""
+    accounts = await list_staff(session) if staff.role == StaffRole.ADMIN else []
+    return render(request, "staff/home.html", {"links": links_for(staff), "accounts": accounts})
