@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.aftercare import PlanError, move_release
 from bot.cli import fail, parse_when, settings_or_exit
 from bot.runtime import open_engine, prepare_database
 from scheduler.broadcast import Audience, AudienceError, delivery_report, send_broadcast
-from scheduler.planning import replan_release
 from storage.db import session_scope
 from storage.models import OutboxStatus
-from storage.scheduling import list_outbox, set_release_date
+from storage.scheduling import list_outbox
 
 
 def broadcast_cmd(
@@ -119,23 +119,20 @@ def move_release_cmd(
     moment = parse_when(now)
     settings = settings_or_exit()
 
-    async def go() -> dict[str, Any] | None:
+    async def go() -> dict[str, Any]:
         engine = open_engine(settings)
         try:
             await prepare_database(engine)
-            async with session_scope(engine) as session:
-                moved = await set_release_date(session, participant_id=participant,
-                                               release_date=new_date, now=moment,
-                                               actor="cli")
-            if moved is None:
-                return None
-            stats = await replan_release(engine, participant_id=participant, now=moment)
+            moved = await move_release(engine, participant_id=participant,
+                                       release_date=new_date, now=moment)
             return {"participant_id": participant, "release_date": new_date.isoformat(),
-                    "sequence": asdict(stats)}
+                    "sequence": asdict(moved.sequence)}
         finally:
             await engine.dispose()
 
-    out = asyncio.run(go())
-    if out is None:
-        fail(f"no participant {participant} (or their data was deleted)", 1)
+    try:
+        out = asyncio.run(go())
+    except PlanError as exc:
+        fail(exc.message if exc.field == "participant" else f"--{exc.field.replace('_', '-')} "
+             f"{exc.message}", 1 if exc.field == "participant" else 2)
     typer.echo(json.dumps(out, indent=2))

@@ -15,6 +15,7 @@ import phonenumbers
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
+from bot.consent import current_wording
 from bot.runtime import open_engine, prepare_database
 from meeting_finder.errors import PlaceNotFound
 from meeting_finder.geocode import Place, resolve_place
@@ -29,16 +30,24 @@ POSTCODE_PRECISIONS = ("postcode", "sector", "outward")
 CHANNELS = ("sms", "telegram")
 # Ofcom keeps 07700 900000-900999 for drama: never a real phone, so only for local trials.
 DRAMA_FIRST, DRAMA_LAST = 447700900000, 447700900999
+MAX_SESSIONS_INSIDE = 500
+ALREADY_ENROLLED = "already enrolled as participant"
 T = TypeVar("T")
 
 
 class EnrolmentError(ValueError):
-    """An enrolment or new-code request is refused; `field` names what to fix."""
+    """An enrolment or new-code request is refused; `field` names what to fix first.
 
-    def __init__(self, field: str, message: str) -> None:
+    `problems` holds every field at fault (field -> message, the first one first), so a
+    form can show them all at once; the CLI shows the first.
+    """
+
+    def __init__(self, field: str, message: str,
+                 problems: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.problems = problems or {field: message}
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,10 @@ class EnrolmentForm:
     phone: str | None = None
     channel: str = "sms"
     goals: tuple[str, ...] = ()
+    consent: bool | None = None  # agreed to the consent wording; None: not asked (the CLI)
+    consent_version: str | None = None  # the wording read with them; None: the current one
+    staff_review_consent: bool = False  # staff may see that crisis numbers were sent
+    sessions_inside: int = 0  # InsideOut or SMART sessions done in prison
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,8 @@ def check_release_date(release_date: date, *, today: date) -> None:
 
 def check_place(postcode: str) -> Place:
     """Return the release area for a postcode or town, or raise EnrolmentError."""
+    if not postcode.strip():
+        raise EnrolmentError("postcode", "must not be empty: enter a postcode or a town")
     try:
         return resolve_place(postcode)
     except PlaceNotFound as exc:
@@ -119,6 +134,79 @@ def _required(field: str, value: str, limit: int) -> str:
     return cleaned
 
 
+def check_channel(channel: str, phone: str | None, *, sms_needs_phone: bool) -> None:
+    """Refuse an unknown channel, or SMS with no number when the number is asked for."""
+    if channel not in CHANNELS:
+        raise EnrolmentError("channel", f"must be {' or '.join(CHANNELS)}")
+    if sms_needs_phone and channel == "sms" and not (phone or "").strip():
+        raise EnrolmentError("phone", "is needed for SMS (it is optional for Telegram)")
+
+
+def check_consent(form: EnrolmentForm) -> str | None:
+    """Return the consent wording version agreed to (None if not asked), or raise."""
+    if form.consent is None:
+        return None
+    if not form.consent:
+        raise EnrolmentError("consent", "must be agreed before they can be enrolled")
+    version = form.consent_version or current_wording().version
+    if version != current_wording().version:
+        raise EnrolmentError("consent", "wording has changed since the page was opened: "
+                                        "read the new wording with them")
+    return version
+
+
+def check_sessions(count: int) -> None:
+    """Refuse a count of sessions done inside that cannot be right."""
+    if not 0 <= count <= MAX_SESSIONS_INSIDE:
+        raise EnrolmentError("sessions_inside", f"must be between 0 and {MAX_SESSIONS_INSIDE}")
+
+
+@dataclass(frozen=True)
+class CheckedEnrolment:
+    """An enrolment that passed every rule, with its answers made canonical."""
+
+    prison: str
+    name: str
+    phone: str | None
+    place: Place
+    consent_version: str | None
+
+
+def _collect(problems: dict[str, str], check: Callable[[], T]) -> T | None:
+    """Run one check, noting its problem (the first per field) instead of raising."""
+    try:
+        return check()
+    except EnrolmentError as exc:
+        problems.setdefault(exc.field, exc.message)
+        return None
+
+
+async def check_enrolment(
+    session: AsyncSession, form: EnrolmentForm, *, today: date, local_mode: bool,
+    sms_needs_phone: bool = False,
+) -> CheckedEnrolment:
+    """Check every rule; raise EnrolmentError naming the first field at fault, and all."""
+    problems: dict[str, str] = {}
+    prison = _collect(problems, lambda: _required("prison", form.prison, 200))
+    name = _collect(problems, lambda: _required("name", form.name, 100))
+    _collect(problems, lambda: check_channel(form.channel, form.phone,
+                                             sms_needs_phone=sms_needs_phone))
+    _collect(problems, lambda: check_release_date(form.release_date, today=today))
+    phone = _collect(problems, lambda: check_mobile(form.phone or "", local_mode=local_mode)
+                     ) if form.phone else None
+    place = _collect(problems, lambda: check_place(form.postcode))
+    _collect(problems, lambda: check_sessions(form.sessions_inside))
+    version = _collect(problems, lambda: check_consent(form))
+    if phone is not None:
+        existing = await enrolled_by_phone(session, phone)
+        if existing is not None:
+            problems["phone"] = f"{ALREADY_ENROLLED} {existing.id}"
+    if problems or prison is None or name is None or place is None:
+        field, message = next(iter(problems.items()))
+        raise EnrolmentError(field, message, problems)
+    return CheckedEnrolment(prison, name, phone, place, version)
+
+
 async def enrol_checked(
     session: AsyncSession,
     form: EnrolmentForm,
@@ -127,31 +215,27 @@ async def enrol_checked(
     today: date,
     local_mode: bool,
     enrolled_by: int | None = None,
+    sms_needs_phone: bool = False,
 ) -> IssuedCode:
-    """Check every rule, then enrol; raise EnrolmentError naming the first field at fault."""
-    prison = _required("prison", form.prison, 200)
-    name = _required("name", form.name, 100)
-    if form.channel not in CHANNELS:
-        raise EnrolmentError("channel", f"must be {' or '.join(CHANNELS)}")
-    check_release_date(form.release_date, today=today)
-    phone = check_mobile(form.phone, local_mode=local_mode) if form.phone else None
-    place = check_place(form.postcode)
-    if phone is not None:
-        existing = await enrolled_by_phone(session, phone)
-        if existing is not None:
-            raise EnrolmentError("phone", f"already enrolled as participant {existing.id}")
+    """Check every rule, then enrol; raise EnrolmentError naming the fields at fault."""
+    ok = await check_enrolment(session, form, today=today, local_mode=local_mode,
+                               sms_needs_phone=sms_needs_phone)
+    place = ok.place
     participant, code = await enrol(
-        session, prison_name=prison, display_name=name, release_date=form.release_date,
+        session, prison_name=ok.prison, display_name=ok.name, release_date=form.release_date,
         release_postcode=place.label if place.precision in POSTCODE_PRECISIONS else None,
         region=place.label[:100] if place.precision == "town" else None,
-        release_lat=place.lat, release_lon=place.lon, phone=phone, channel=form.channel,
+        release_lat=place.lat, release_lon=place.lon, phone=ok.phone, channel=form.channel,
         now=now, goals=[g.strip()[:200] for g in form.goals if g.strip()],
         code_days_after_release=CODE_DAYS_AFTER_RELEASE, enrolled_by=enrolled_by,
+        consent_wording_version=ok.consent_version,
+        staff_review_consent=bool(ok.consent_version) and form.staff_review_consent,
+        sessions_inside=form.sessions_inside,
     )
     assert participant.id is not None
     expires = link_code_expiry(release_date=form.release_date, now=now,
                                days_after_release=CODE_DAYS_AFTER_RELEASE)
-    return IssuedCode(participant.id, name, code, expires.date())
+    return IssuedCode(participant.id, ok.name, code, expires.date())
 
 
 async def new_code(

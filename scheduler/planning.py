@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 CHECKIN_DAYS = (1, 3, 7, 14, 28)
 WELCOME_AT = time(10, 0)  # local time on release day
 SUGGEST_AT = time(12, 0)
+SUGGEST_AFTER_RELEASE = timedelta(hours=2)  # once the actual release time is known
 CHECKIN_AT = time(10, 0)
 SUGGEST_WITHIN = timedelta(hours=72)
 SUGGEST_NEAR_MILES = 10.0  # further than this is not "near you": an online meeting instead
@@ -271,10 +272,13 @@ async def plan_release(session: AsyncSession, rec: Recipient, *, now: datetime, 
         return
     items: list[tuple[str, datetime, datetime, str]] = []
     name = reminders.as_sent(p.display_name, rec.channel)
-    welcome_due = at_local(released, WELCOME_AT, zone)
+    # Release times are uncertain: once a Champion marks the person released, the sequence
+    # starts from that moment (the welcome at once, the meeting suggestion two hours on).
+    welcome_due = p.released_at or at_local(released, WELCOME_AT, zone)
     items.append(("welcome", welcome_due, welcome_due + timedelta(days=1),
                   t("sequence.welcome", name=name)))
-    suggest_due = at_local(released, SUGGEST_AT, zone)
+    suggest_due = (p.released_at + SUGGEST_AFTER_RELEASE if p.released_at is not None
+                   else at_local(released, SUGGEST_AT, zone))
     if suggest_due + SUGGEST_WITHIN > now and suggest_due - now < timedelta(days=2):
         body, until = await _suggestion(session, rec, due=suggest_due, now=now)
         items.append(("suggest", suggest_due, until, body))

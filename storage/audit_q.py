@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,22 @@ async def record_staff_action(
     session.add(event)
     await session.flush()
     return event
+
+
+async def record_staff_reads(
+    session: AsyncSession,
+    *,
+    staff_id: int,
+    participant_ids: Iterable[int],
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Write a `participant_read` row for each participant a list or download showed."""
+    events = [AuditEvent(at=now, actor=staff_actor(staff_id), action="participant_read",
+                         participant_id=pid, detail=detail) for pid in participant_ids]
+    session.add_all(events)
+    await session.flush()
+    return len(events)
 
 
 async def staff_actions_for(session: AsyncSession, participant_id: int) -> list[AuditEvent]:

@@ -196,6 +196,7 @@ async def erase_participant(
     p.release_lat = p.release_lon = None
     p.release_date = date(p.release_date.year, p.release_date.month, 1)
     p.staff_review_consent = False
+    p.released_at = None
     p.reminder_offsets = []
     p.status = ParticipantStatus.DELETED
     p.deleted_at = p.updated_at = now

@@ -85,9 +85,17 @@ async def enrol(
     release_lat: float | None = None,
     release_lon: float | None = None,
     region: str | None = None,
+    consent_wording_version: str | None = None,
+    staff_review_consent: bool = False,
+    sessions_inside: int = 0,
 ) -> tuple[Participant, str]:
-    """Create a participant, their plan and a link code; return both (the code only here)."""
+    """Create a participant, their plan and a link code; return both (the code only here).
+
+    With `consent_wording_version`, the consent the enrolling Champion recorded is kept:
+    the wording version, now, and who (`enrolled_by`).
+    """
     prison = await get_or_create_prison(session, prison_name)
+    recorded = consent_wording_version is not None
     participant = Participant(
         display_name=display_name,
         release_date=release_date,
@@ -99,6 +107,11 @@ async def enrol(
         preferred_channel=Channel(channel),
         prison_id=prison.id,
         enrolled_by=enrolled_by,
+        consent_wording_version=consent_wording_version,
+        consent_recorded_at=now if recorded else None,
+        consent_recorded_by=enrolled_by if recorded else None,
+        staff_review_consent=staff_review_consent,
+        sessions_inside=sessions_inside,
         created_at=now,
         updated_at=now,
     )

@@ -3,13 +3,14 @@
 The scope rule for participants lives here and only here: a Champion sees the participants
 of their own prison, an admin sees everyone, a coordinator sees no participant. List queries
 filter with `participant_scope(staff)`; single reads go through `participant_for_staff`.
+Cohort figures (counts, never names) use `cohort_scope(staff)`: a coordinator's region.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, false, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, true, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -126,6 +127,23 @@ def participant_scope(staff: StaffUser) -> ColumnElement[bool]:
     if staff.role == StaffRole.CHAMPION and staff.prison_id is not None:
         return col(Participant.prison_id) == staff.prison_id
     return false()  # coordinators work with meetings, never with a participant's plan
+
+
+def cohort_scope(staff: StaffUser) -> ColumnElement[bool]:
+    """Return the WHERE clause choosing whose figures count in this person's cohort report.
+
+    Champions and admins: the participants they may see. A coordinator: the people released
+    into their region (the release area a town names), or, with no such area, leaving a
+    prison in it; counted in figures, never shown by name.
+    """
+    if staff.role != StaffRole.COORDINATOR:
+        return participant_scope(staff)
+    region = (staff.region or "").strip().lower()
+    if not region:
+        return false()
+    prisons = select(Prison.id).where(func.lower(Prison.region) == region)
+    return or_(func.lower(Participant.region) == region,
+               and_(col(Participant.region).is_(None), col(Participant.prison_id).in_(prisons)))
 
 
 async def participant_for_staff(

@@ -80,23 +80,11 @@ def pg_url() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Return the URL of this test's database (a fresh copy of the template on SQLite)."""
-    if USE_PG:
-        return str(request.getfixturevalue("pg_url"))
-    sqlite_template: Path = request.getfixturevalue("sqlite_template")
-    target = tmp_path / "test.db"
-    shutil.copyfile(sqlite_template, target)
-    return f"sqlite:///{target}"
-
-
-@pytest.fixture
-async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
-    """Yield an engine on a fresh, empty schema."""
+async def _fresh_pg(url: str) -> None:
+    """Build the schema once per run, then empty every table (PostgreSQL)."""
     global _pg_schema_ready
-    eng = make_engine(db_url)
-    if USE_PG:
+    eng = make_engine(url)
+    try:
         if not _pg_schema_ready:
             await drop_all(eng)
             async with eng.begin() as conn:
@@ -108,6 +96,28 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
         async with eng.begin() as conn:
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return the URL of this test's database, fresh and empty of rows: a copy of the
+    template on SQLite, the run's database with every table emptied on PostgreSQL."""
+    if USE_PG:
+        url = str(request.getfixturevalue("pg_url"))
+        asyncio.run(_fresh_pg(url))
+        return url
+    sqlite_template: Path = request.getfixturevalue("sqlite_template")
+    target = tmp_path / "test.db"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    """Yield an engine on a fresh, empty schema (db_url made it so)."""
+    eng = make_engine(db_url)
     yield eng
     await eng.dispose()
 

@@ -85,7 +85,14 @@ class Participant(ParticipantBase, table=True):
     release_lon: float | None = None
     region: str | None = Field(default=None, sa_type=AutoString(100))
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # said YES by text
+    # The consent a Champion records at enrolment: when, by whom, and which wording was read.
+    consent_recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consent_recorded_by: int | None = Field(default=None, foreign_key="staffuser.id")
+    consent_wording_version: str | None = Field(default=None, sa_type=AutoString(20))
     staff_review_consent: bool = False  # may staff see that a crisis reply was sent?
+    # When they actually walked out (release times are uncertain); the sequence starts here.
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sessions_inside: int = 0  # InsideOut or SMART sessions done in prison
     opted_out_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     timezone: str = Field(default="Europe/London", sa_type=AutoString(64))
     quiet_start_hour: int = 21  # local hour when quiet time begins

@@ -46,7 +46,7 @@ class Live:
     def bodies_to(self, number: str) -> list[str]:
         return [m["body"] for m in self.twilio.messages if m["to"] == number]
 
-    async def wait_for(self, check: Callable[[], object], limit: float = 15.0) -> None:
+    async def wait_for(self, check: Callable[[], object], limit: float = 40.0) -> None:
         """Wait until `check()` is true (the loop runs on the real clock)."""
         deadline = time.monotonic() + limit
         while not check():

@@ -13,6 +13,7 @@ import json
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.web.conftest import make_staff
+from meeting_finder.demo import load_demo_meetings
+from storage.db import session_scope
+from storage.participants import enrol
+from tests.web.conftest import NOW, make_staff
 
 HERE = Path(__file__).with_name("a11y")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,7 +40,25 @@ VISITS: list[tuple[str, str | None, str, str | None]] = [
     ("coordinator home", "coordinator", "/staff/", None),
     ("admin home", "admin", "/staff/", None),
     ("change password", "champion", "/staff/password", None),
+    ("champion reports", "champion", "/staff/reports", None),
+    ("coordinator reports", "coordinator", "/staff/reports", None),
     ("change password, errors", "champion", "/staff/password", "Save password"),
+    # Participant pages, of the person enrol_for_pages enrols first (id 1, at HMP Test).
+    ("caseload", "champion", "/staff/participants", None),
+    ("enrol", "champion", "/staff/participants/new", None),
+    ("enrol, errors", "champion", "/staff/participants/new", "Enrol"),
+    ("plan", "champion", "/staff/participants/1", None),
+    ("plan, errors", "champion", "/staff/participants/1", "Add goal"),
+    ("choose meetings", "champion", "/staff/participants/1/meetings", None),
+    ("add appointment", "champion", "/staff/participants/1/appointments/new", None),
+    ("add appointment, errors", "champion", "/staff/participants/1/appointments/new",
+     "Add appointment"),
+    ("add key contact", "champion", "/staff/participants/1/contacts/new", None),
+    ("add key contact, errors", "champion", "/staff/participants/1/contacts/new",
+     "Add contact"),
+    ("change release date", "champion", "/staff/participants/1/release-date", None),
+    ("mark as released", "champion", "/staff/participants/1/released", None),
+    ("new link code", "champion", "/staff/participants/1", "Issue a new code"),
 ]
 
 pytestmark = pytest.mark.skipif(
@@ -77,11 +99,23 @@ async def _axe(job: dict[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
+async def enrol_for_pages(engine: AsyncEngine) -> None:
+    """Enrol the participant whose pages are visited, with meetings near them and a plan."""
+    async with session_scope(engine) as session:
+        await load_demo_meetings(session, now=NOW)
+        participant, _code = await enrol(
+            session, prison_name="HMP Test", display_name="Sam", release_date=date(2026, 12, 10),
+            release_postcode="ST3 2", release_lat=52.9856, release_lon=-2.1495,
+            phone="+447400123456", now=NOW, goals=["Go to a meeting in week one"])
+        assert participant.id == 1
+
+
 async def test_no_serious_or_critical_axe_findings(served: str, engine: AsyncEngine) -> None:
     logins: dict[str, tuple[str, str]] = {}
     for role in ("champion", "coordinator", "admin"):
         user, password = await make_staff(engine, role=role, region=None)
         logins[role] = (user.email, password)
+    await enrol_for_pages(engine)
     visits = [{"name": name, "path": path, "press": press,
                "email": logins[role][0] if role else None,
                "password": logins[role][1] if role else None}

@@ -20,7 +20,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.config import Settings
-from bot.web.staff import auth, home
+from bot.web.staff import (
+    auth,
+    cards,
+    chosen_meetings,
+    home,
+    participants,
+    plan,
+    release,
+    reports,
+)
 from bot.web.staff.deps import SAFE_METHODS, PasswordChangeRequired, SignInRequired, check_csrf
 from bot.web.staff.security import STAFF_PREFIX, StaffSecurityHeaders
 from bot.web.staff.session import install_session
@@ -32,6 +41,12 @@ ERROR_TITLES = {403: "You cannot use this page", 404: "Page not found"}
 router = APIRouter(prefix=STAFF_PREFIX, dependencies=[Depends(check_csrf)])
 router.include_router(auth.router)
 router.include_router(home.router)
+router.include_router(participants.router)
+router.include_router(release.router)
+router.include_router(plan.router)
+router.include_router(chosen_meetings.router)
+router.include_router(cards.router)
+router.include_router(reports.router)
 
 
 def _is_staff(request: Request) -> bool:
