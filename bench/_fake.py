@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -88,3 +89,12 @@ async def stop_loop(loop: DispatchLoop) -> None:
         await loop.stop()
     finally:
         pool.setLevel(level)
+
+
+def report(figures: dict[str, object], *, as_json: bool) -> None:
+    """Print a bench's figures: one JSON object as the last line, or `key: value` lines."""
+    if as_json:
+        print(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        print(f"{key}: {value}")

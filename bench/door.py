@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing
 import random
 import time
@@ -29,7 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 
-from bench._fake import scratch_engine
+from bench._fake import report, scratch_engine
 from bot.channels.sms import TwilioSender
 from bot.config import Settings
 from bot.web import create_app
@@ -314,11 +313,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     figures = asyncio.run(run(args.participants, args.inbound, args.rate))
-    if args.json:
-        print(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":

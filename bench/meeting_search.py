@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import statistics
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 from geopy.distance import geodesic  # type: ignore[import-untyped]
 
-from bench._fake import scratch_engine
+from bench._fake import report, scratch_engine
 from meeting_finder.places import town_index
 from meeting_finder.search import find_nearest
 from storage.db import session_factory
@@ -125,11 +124,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     figures = asyncio.run(run(args.meetings, args.queries, args.brute))
-    if args.json:
-        print(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench._fake import scratch_engine, stop_loop
+from bench._fake import report, scratch_engine, stop_loop
 from bot.channels.inbox import utc_now
 from bot.channels.render import sms_segments
 from bot.channels.sms import TwilioSender
@@ -214,11 +213,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     figures = asyncio.run(run(args.recipients, args.replies, args.mps, args.spread))
-    if args.json:
-        print(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bench._fake import FakeProvider, scratch_engine, stop_loop
+from bench._fake import FakeProvider, report, scratch_engine, stop_loop
 from scheduler.clock import SimClock
 from scheduler.ratelimit import RateLimiter
 from scheduler.service import DispatchLoop
@@ -109,11 +108,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     figures = asyncio.run(run(args.pending, args.due, args.window))
-    if args.json:
-        print(json.dumps(figures))
-        return
-    for key, value in figures.items():
-        print(f"{key}: {value}")
+    report(figures, as_json=args.json)
 
 
 if __name__ == "__main__":
