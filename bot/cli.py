@@ -32,6 +32,9 @@ def _register_subapps() -> None:
     from bot.cli_staff import app as staff_app
 
     app.add_typer(staff_app, name="staff", help="Staff accounts for the staff console.")
+    from bot.cli_regions import app as regions_app
+
+    app.add_typer(regions_app, name="regions", help="Regions by postcode or centre and radius.")
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged

@@ -148,7 +148,7 @@ def cohort_figures(rows: list[ParticipantRow], *, now: datetime) -> Cohort:
 
 async def build_report(session: AsyncSession, staff: StaffUser, *, now: datetime) -> Report:
     """Return the report this staff member may see: rows and figures, or figures only."""
-    facts = await participant_facts(session, scope=cohort_scope(staff))
+    facts = await participant_facts(session, scope=await cohort_scope(session, staff))
     rows = sorted((participant_row(f) for f in facts),
                   key=lambda r: (-r.released.timestamp(), r.participant_id))
     named = staff.role != StaffRole.COORDINATOR

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,17 +14,18 @@ from meeting_finder.geocode import resolve_place
 from storage.db import session_scope
 from storage.models import Broadcast, MessageKind, Priority
 from storage.outbox_q import enqueue_many
+from storage.regions_q import get_region, ids_in_region, list_regions, miles_between
 from storage.scheduling import (
     Recipient,
     broadcast_report,
     located_participants,
     meeting_by_slug,
     recipients,
-    region_ids,
     subscriber_ids,
 )
 
-EARTH_MILES = 3958.8
+__all__ = ["Audience", "AudienceError", "audience_of", "delivery_report", "miles_between",
+           "send_broadcast"]
 BROADCAST_LIFETIME = timedelta(days=2)  # older news is no news
 
 
@@ -47,12 +47,13 @@ class Audience:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def miles_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Return the great-circle distance in miles."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_MILES * math.asin(min(1.0, math.sqrt(h)))
+async def _region_ids(session: AsyncSession, name: str) -> list[int]:
+    region = await get_region(session, name)
+    if region is None:
+        known = ", ".join(r.name for r in await list_regions(session)) or "none yet"
+        raise AudienceError(f"no region called {name.strip()!r}; known regions: {known} "
+                            "(add one with `throughcare regions add`)")
+    return await ids_in_region(session, region, active_only=True)
 
 
 async def _centre(session: AsyncSession, near: str) -> tuple[float, float]:
@@ -83,7 +84,7 @@ async def audience_of(session: AsyncSession, audience: Audience) -> list[Recipie
         ids = [i for i, la, lo in await located_participants(session)
                if miles_between(lat, lon, la, lo) <= audience.miles]
     else:
-        ids = await region_ids(session, audience.region or "")
+        ids = await _region_ids(session, audience.region or "")
     found = await recipients(session, ids) if ids else {}
     return [found[i] for i in sorted(found)]
 

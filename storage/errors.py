@@ -5,6 +5,7 @@ StorageError
  +-- NotFound              a row that must exist does not
  +-- LinkCodeError         a link code is unknown, used or expired
  +-- StaffExists           a staff account with that email already exists
+ +-- RegionError           a region is badly defined, already exists or is unknown
 """
 
 
@@ -26,3 +27,7 @@ class LinkCodeError(StorageError):
 
 class StaffExists(StorageError):
     """A staff account with that email already exists."""
+
+
+class RegionError(StorageError):
+    """A region is badly defined, already exists, or no region has that name."""

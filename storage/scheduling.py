@@ -297,16 +297,6 @@ async def located_participants(session: AsyncSession) -> list[tuple[int, float, 
             if i is not None and la is not None and lo is not None]
 
 
-async def region_ids(session: AsyncSession, region: str) -> list[int]:
-    """Return the ids of active participants in a region (any case)."""
-    rows = await session.exec(
-        select(Participant.id)
-        .where(col(Participant.status) == ParticipantStatus.ACTIVE)
-        .where(func.lower(Participant.region) == region.strip().lower())
-    )
-    return [i for i in rows.all() if i is not None]
-
-
 async def list_outbox(
     session: AsyncSession,
     *,

@@ -3,7 +3,8 @@
 The scope rule for participants lives here and only here: a Champion sees the participants
 of their own prison, an admin sees everyone, a coordinator sees no participant. List queries
 filter with `participant_scope(staff)`; single reads go through `participant_for_staff`.
-Cohort figures (counts, never names) use `cohort_scope(staff)`: a coordinator's region.
+Cohort figures (counts, never names) use `cohort_scope(session, staff)`: a coordinator's
+region, by geography when an admin has defined it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import NotFound, StaffExists
 from storage.models import Participant, Prison, StaffRole, StaffUser
+from storage.regions_q import get_region, ids_in_region
 
 
 def normalise_email(email: str) -> str:
@@ -129,18 +131,22 @@ def participant_scope(staff: StaffUser) -> ColumnElement[bool]:
     return false()  # coordinators work with meetings, never with a participant's plan
 
 
-def cohort_scope(staff: StaffUser) -> ColumnElement[bool]:
+async def cohort_scope(session: AsyncSession, staff: StaffUser) -> ColumnElement[bool]:
     """Return the WHERE clause choosing whose figures count in this person's cohort report.
 
-    Champions and admins: the participants they may see. A coordinator: the people released
-    into their region (the release area a town names), or, with no such area, leaving a
-    prison in it; counted in figures, never shown by name.
+    Champions and admins: the participants they may see. A coordinator: the people whose
+    release area lies in the defined Region named like their region (see storage.regions_q);
+    with no such Region, those released into an area a town names like it, or, with no such
+    area, leaving a prison in it. Counted in figures, never shown by name.
     """
     if staff.role != StaffRole.COORDINATOR:
         return participant_scope(staff)
     region = (staff.region or "").strip().lower()
     if not region:
         return false()
+    defined = await get_region(session, region)
+    if defined is not None:
+        return col(Participant.id).in_(await ids_in_region(session, defined))
     prisons = select(Prison.id).where(func.lower(Prison.region) == region)
     return or_(func.lower(Participant.region) == region,
                and_(col(Participant.region).is_(None), col(Participant.prison_id).in_(prisons)))

@@ -36,6 +36,7 @@ from storage.models.people import (
     StaffUser,
 )
 from storage.models.plans import AftercarePlan, Appointment, AppointmentKind, KeyContact
+from storage.models.regions import Region
 from storage.models.tools import CheckIn, CrisisEvent, ToolEntry, ToolKind
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "InboundMessage", "JSONText", "KeyContact", "LinkCode", "Meeting", "MeetingStatus",
     "MeetingSubscription", "MessageKind", "OutboundMessage", "OutboxStatus", "Participant",
     "ParticipantBase", "ParticipantCreate", "ParticipantPublic", "ParticipantStatus",
-    "Prison", "Priority", "RateBucket", "StaffRole", "StaffUser", "ToolEntry", "ToolKind",
-    "UTCDateTime",
+    "Prison", "Priority", "RateBucket", "Region", "StaffRole", "StaffUser", "ToolEntry",
+    "ToolKind", "UTCDateTime",
     "utcnow",
 ]

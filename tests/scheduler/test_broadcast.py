@@ -13,6 +13,7 @@ from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import RateLimiter
 from storage.db import session_scope
 from storage.models import Meeting, ParticipantStatus
+from storage.regions_q import create_region
 from storage.subscriptions import subscribe
 from tests.scheduler.conftest import NOON, FakeProvider, add_person, permanent
 
@@ -31,6 +32,7 @@ async def test_meeting_near_and_region_audiences(engine: AsyncEngine) -> None:
         session.add(m)
         await session.flush()
         await subscribe(session, participant_id=near, meeting_id=m.id or 0, now=NOON)
+        await create_region(session, name="Stoke", now=NOON, centre=(53.025, -2.175), miles=5)
 
     async def count(audience: Audience) -> int:
         out = await send_broadcast(engine, audience=audience, text="Hello", created_by="t",
@@ -40,7 +42,9 @@ async def test_meeting_near_and_region_audiences(engine: AsyncEngine) -> None:
     assert await count(Audience(meeting_slug="hanley-tue")) == 1
     assert await count(Audience(near="hanley-tue", miles=5)) == 1  # STOPPED never counted
     assert await count(Audience(near="hanley-tue", miles=100)) == 2
-    assert await count(Audience(region="stoke")) == 1
+    assert await count(Audience(region="stoke")) == 1  # by geography; STOPPED never counted
+    with pytest.raises(AudienceError, match="no region called 'Leeds'; known regions: Stoke"):
+        await count(Audience(region="Leeds"))  # a town name is not a defined region
     with pytest.raises(AudienceError):
         await count(Audience(meeting_slug="nope"))
     with pytest.raises(AudienceError):
@@ -49,7 +53,9 @@ async def test_meeting_near_and_region_audiences(engine: AsyncEngine) -> None:
 
 async def test_delivery_report_counts_sent_and_failures_by_reason(engine: AsyncEngine) -> None:
     for i in range(4):
-        await add_person(engine, phone=f"+44770090000{i}", region="Stoke")
+        await add_person(engine, phone=f"+44770090000{i}", release_postcode="ST3 2QH")
+    async with session_scope(engine) as session:
+        await create_region(session, name="Stoke", now=NOON, postcodes=["ST"])
     out = await send_broadcast(engine, audience=Audience(region="Stoke"), text="Moved to 7pm",
                                created_by="t", now=NOON)
     again = await send_broadcast(engine, audience=Audience(region="Stoke"), text="Moved",
