@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.channels import traits
 from handlers.textin import plain_letters
 from handlers.types import EngineContext, Inbound, Reply
 from storage.models import ChannelIdentity, ConversationState, Participant
@@ -43,7 +44,7 @@ class Conversation:
 
     def echo(self, text: str) -> str:
         """Return a name or the person's own words as this channel shows them cheaply."""
-        return text if self.channel == "telegram" else plain_letters(text)
+        return text if traits(self.channel).rich_text else plain_letters(text)
 
     @property
     def data(self) -> dict[str, Any]:

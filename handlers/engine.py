@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import handlers.features  # noqa: F401  (registers every keyword and flow)
 from handlers import safety
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.errors import BadInput
 from handlers.linking import consent_question, first_contact, handle_consent
@@ -160,7 +161,7 @@ async def _while_stopped(conv: Conversation, text: str) -> list[Reply]:
         return await safety.start(conv)
     if word in HELP_WORDS:
         return [Reply(t("stop.help"))]
-    return [Reply(t("stop.still_stopped"))] if conv.channel == "telegram" else []
+    return [Reply(t("stop.still_stopped"))] if traits(conv.channel).answers_when_stopped else []
 
 
 def _say_hello(conv: Conversation) -> list[Reply]:
@@ -198,7 +199,7 @@ async def _route(conv: Conversation, text: str) -> tuple[list[Reply], bool]:
 
 async def _choice_payload(conv: Conversation, text: str) -> str:
     """On SMS, a bare number picks from the choices of the last question the person got."""
-    if conv.channel == "telegram" or not text.isdigit():
+    if traits(conv.channel).buttons or not text.isdigit():
         return text  # Telegram has buttons; a typed number there is the person's own answer
     choices = await last_offered_choices(conv.session, channel=conv.channel,
                                          address=conv.inbound.address, now=conv.now,

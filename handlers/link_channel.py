@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.registry import keyword
 from handlers.texts import t
@@ -20,5 +21,5 @@ async def new_link_code(conv: Conversation, args: str) -> list[Reply]:
     code = await issue_link_code(conv.session, participant_id=p.id or 0,
                                  release_date=p.release_date, now=conv.now,
                                  expires_at=conv.now + timedelta(hours=LINK_CODE_HOURS))
-    other = "Telegram" if conv.channel == "sms" else "a text message"
+    other = traits(conv.channel).other_channel
     return [Reply(t("link.code", code=code, other=other))]

@@ -6,6 +6,7 @@ import re
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.menu import menu_reply
 from handlers.textin import plain_letters
@@ -77,11 +78,11 @@ async def first_contact(
     code = code_in(text)
     if code is not None or looks_like_code(text):
         return await _link_by_code(session, inbound, code or text, ctx)
-    if inbound.channel == "sms":
+    if traits(inbound.channel).address_is_phone:
         participant = await enrolled_by_phone(session, inbound.address)
         if participant is not None and participant.status != ParticipantStatus.DELETED:
             existing = await identities_of(session, participant.id or 0)
-            if not any(i.channel == "sms" for i in existing):
+            if not any(i.channel == inbound.channel for i in existing):
                 identity = await link_identity(session, participant=participant,
                                                channel="sms", address=inbound.address,
                                                now=ctx.now)
@@ -121,7 +122,7 @@ async def _link_by_code(
 
 def _linked_replies(participant: Participant, channel: str) -> list[Reply]:
     name = participant.display_name
-    replies = [Reply(t("welcome.linked", name=name if channel == "telegram"
+    replies = [Reply(t("welcome.linked", name=name if traits(channel).rich_text
                        else plain_letters(name)))]
     if participant.consent_at is None:
         replies.append(consent_question())

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.meeting_info import info_text
 from handlers.meeting_text import (
@@ -206,8 +207,9 @@ async def find_meetings(conv: Conversation, args: str) -> list[Reply]:
         return [Reply(t("meetings.not_found", query=q))]
     if place is None:
         conv.goto("meetings", "place", {"day_filter": day_filter, "weekday": weekday})
-        key = "meetings.ask_place_telegram" if conv.channel == "telegram" else "meetings.ask_place"
-        return [Reply(t(key), request_location=conv.channel == "telegram")]
+        can_share = traits(conv.channel).location
+        key = "meetings.ask_place_telegram" if can_share else "meetings.ask_place"
+        return [Reply(t(key), request_location=can_share)]
     conv.reset()
     conv.update(_place={"lat": place.lat, "lon": place.lon, "label": place.label,
                         "precision": place.precision})
@@ -300,4 +302,4 @@ async def meeting_info(conv: Conversation, args: str) -> list[Reply]:
     saved = any(m.id in chosen for m in meetings)
     return [Reply(info_text(meetings, n=n, saved=saved, now=conv.now,
                             zone=reader_zone(conv.participant, conv.ctx.timezone),
-                            telegram=conv.channel == "telegram"))]
+                            telegram=traits(conv.channel).rich_text))]

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.channels import traits
 from handlers.meeting_text import (
     clip_words,
     clock,
@@ -54,7 +55,7 @@ LINK_MAX = 120  # a longer join link is left out when there is a dial-in
 
 def as_sent(text: str, channel: str) -> str:
     """Return a name or place as the channel shows it cheaply (plain letters by SMS)."""
-    return text if channel == "telegram" else plain_letters(text)
+    return text if traits(channel).rich_text else plain_letters(text)
 
 
 def _meeting_time(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.texts import t
 from handlers.types import Choice, Reply
@@ -55,7 +56,7 @@ def rating_choices(conv: Conversation) -> tuple[Choice, ...]:
 
 def telegram_only(conv: Conversation, *choices: Choice) -> tuple[Choice, ...]:
     """Return buttons for Telegram; on SMS the text itself names the keywords."""
-    return choices if conv.channel == "telegram" else ()
+    return choices if traits(conv.channel).buttons else ()
 
 
 def ask_rating(conv: Conversation, key: str, **values: object) -> Reply:

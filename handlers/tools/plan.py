@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.meeting_text import (
     clip_words,
@@ -92,7 +93,7 @@ def _summary(conv: Conversation, goals: list[str], appts: list[Appointment],
         tail += [_contact_line(c, conv, limit) for c in contacts]
         tail.append(t("plan.progress", sessions=p.sessions_count, goal=SESSIONS_GOAL,
                       hours=f"{p.hours_total:g}", hours_goal=HOURS_GOAL))
-        if conv.channel == "telegram" or fits_sms("\n".join([*head, *tail])):
+        if traits(conv.channel).rich_text or fits_sms("\n".join([*head, *tail])):
             break
     return head, tail
 
@@ -101,7 +102,7 @@ def _fit(conv: Conversation, head: list[str], tail: list[str], meetings: list[li
          zone: ZoneInfo) -> list[Reply]:
     """Return one message, or by SMS the plan and then its meetings if one would not fit."""
     footer = [t("meetings.plan_footer")] if meetings else []
-    if conv.channel == "telegram":
+    if traits(conv.channel).rich_text:
         lines = _meeting_lines(conv, meetings, zone, 0) or [t("plan.no_meetings")]
         return [Reply(tidy("\n".join([*head, *lines, *tail, *footer])))]
     lines = _meeting_lines(conv, meetings, zone, NAME_LEVELS[0]) or [t("plan.no_meetings")]

@@ -1,0 +1,29 @@
+"""What each channel can do, in one place: the engine asks these, never a channel's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ChannelTraits:
+    """What a channel shows and how people use it."""
+
+    buttons: bool  # choices are buttons; a number typed there is the person's own words
+    location: bool  # can ask the person to share where they are
+    rich_text: bool  # any letter and any length show as written (no SMS segment budget)
+    address_is_phone: bool  # the address is the phone number a Champion enrolled
+    answers_when_stopped: bool  # say "you are stopped" (SMS keeps quiet after STOP)
+    other_channel: str  # how a LINK code names the channel to add
+
+
+SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=True,
+                    answers_when_stopped=False, other_channel="Telegram")
+TELEGRAM = ChannelTraits(buttons=True, location=True, rich_text=True, address_is_phone=False,
+                         answers_when_stopped=True, other_channel="a text message")
+CHANNELS = {"sms": SMS, "telegram": TELEGRAM}
+
+
+def traits(channel: str) -> ChannelTraits:
+    """Return what a channel can do (an unknown channel is treated as plain SMS)."""
+    return CHANNELS.get(channel, SMS)
