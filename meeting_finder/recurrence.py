@@ -43,6 +43,9 @@ def occurrence_on(meeting: Meeting, day: date) -> datetime:
     return local_start(day, meeting.start_time, meeting_zone(meeting))
 
 
+SKIP_WEEKS = 12  # weeks looked at past cancelled dates
+
+
 def next_occurrence(meeting: Meeting, now: datetime) -> datetime | None:
     """Return the next start strictly after `now` in the meeting's zone; None without a time
     or without a known zone (a guessed zone would give a wrong time: such a meeting has no
@@ -54,8 +57,12 @@ def next_occurrence(meeting: Meeting, now: datetime) -> datetime | None:
     zone = meeting_zone(meeting)
     today = now.astimezone(zone).date()
     ahead = (meeting.weekday - today.weekday()) % 7
-    for extra in (ahead, ahead + 7, ahead + 14):
-        start = occurrence_on(meeting, today + timedelta(days=extra))
+    skipped = set(meeting.cancelled_dates or ())
+    for week in range(SKIP_WEEKS):
+        day = today + timedelta(days=ahead + 7 * week)
+        if day.isoformat() in skipped:
+            continue  # a coordinator cancelled this one week
+        start = occurrence_on(meeting, day)
         if start > now:
             return start
-    return None  # unreachable: two weeks ahead is always after now
+    return None  # every week in reach was cancelled

@@ -6,6 +6,7 @@ from storage.models.meetings import (
     Attendance,
     AttendanceOutcome,
     AttendanceRecord,
+    FeedSource,
     Meeting,
     MeetingStatus,
     MeetingSubscription,
@@ -42,7 +43,8 @@ from storage.models.tools import CheckIn, CrisisEvent, ToolEntry, ToolKind
 __all__ = [
     "Access", "AftercarePlan", "Appointment", "AppointmentKind", "Attendance",
     "AttendanceOutcome", "AttendanceRecord", "AuditEvent", "Broadcast", "Channel",
-    "ChannelIdentity", "CheckIn", "ConversationState", "CrisisEvent", "IdentityStatus",
+    "ChannelIdentity", "CheckIn", "ConversationState", "CrisisEvent", "FeedSource",
+    "IdentityStatus",
     "InboundMessage", "JSONText", "KeyContact", "LinkCode", "Meeting", "MeetingStatus",
     "MeetingSubscription", "MessageKind", "OutboundMessage", "OutboxStatus", "Participant",
     "ParticipantBase", "ParticipantCreate", "ParticipantPublic", "ParticipantStatus",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
@@ -66,6 +67,27 @@ class Meeting(SQLModel, table=True):
     source: str | None = Field(default=None, sa_type=AutoString(500))  # feed it came from
     demo: bool = False  # fictional demo data
     updated: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Local dates ("2026-12-08") a coordinator cancelled one week: no start on those days.
+    cancelled_dates: list[str] | None = Field(default_factory=list, sa_type=JSONText)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A coordinator checked it runs despite "it didn't run" reports: older reports are answered.
+    confirmed_running_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedSource(SQLModel, table=True):
+    """A meeting feed a coordinator added: a URL refreshed daily, or an uploaded file."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=AutoString(200), unique=True)
+    url: str | None = Field(default=None, sa_type=AutoString(1000))  # None for an upload
+    format: str = Field(default="auto", sa_type=AutoString(20))
+    timezone: str = Field(sa_type=AutoString(64))  # IANA zone for rows that name none
+    region: str | None = Field(default=None, sa_type=AutoString(100))  # whose it is
+    created_by: str = Field(sa_type=AutoString(254))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_result: dict[str, Any] | None = Field(default=None, sa_type=JSONText)
+    last_error: str | None = Field(default=None, sa_type=AutoString(500))
 
 
 class MeetingSubscription(SQLModel, table=True):

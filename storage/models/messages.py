@@ -106,6 +106,9 @@ class Broadcast(SQLModel, table=True):
     text: str = Field(sa_type=Text)
     audience_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    staff_id: int | None = Field(default=None, index=True)  # who sent it from the console
+    # The sender's region (a coordinator's): coordinators see their own region's broadcasts.
+    region: str | None = Field(default=None, sa_type=AutoString(100))
 
 
 class RateBucket(SQLModel, table=True):

@@ -59,6 +59,9 @@ class StaffUser(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     session_epoch: int = 0  # signing out adds one, ending every session begun before
     telegram_id: str | None = Field(default=None, sa_type=AutoString(64))
+    # A one-time code (its hash) a coordinator sends the bot to link their Telegram account.
+    telegram_link_hash: str | None = Field(default=None, sa_type=AutoString(128))
+    telegram_link_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -47,9 +47,11 @@ def probe(app: FastAPI) -> FastAPI:
 
 
 @pytest.mark.parametrize(("role", "links"), [
-    ("champion", ["Participants", "Enrol someone", "Reports"]),
-    ("coordinator", ["Meetings", "Reports"]),
-    ("admin", ["Participants", "Enrol someone", "Meetings", "Reports"]),
+    ("champion", ["Participants", "Enrol someone", "Reports", "Simulator"]),
+    ("coordinator", ["Meetings", "Feeds", "Broadcast", "Meeting reports", "Reports",
+                     "Simulator", "Link Telegram"]),
+    ("admin", ["Participants", "Enrol someone", "Meetings", "Feeds", "Broadcast",
+               "Meeting reports", "Reports", "Regions", "Simulator", "Link Telegram"]),
 ])
 async def test_each_role_has_its_home(client: httpx.AsyncClient, staff_login: StaffLogin,
                                       role: str, links: list[str]) -> None:

@@ -22,13 +22,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.config import Settings
 from bot.web.staff import (
     auth,
+    broadcasts,
     cards,
     chosen_meetings,
+    feeds,
     home,
+    meeting_reports,
+    meetings,
     participants,
     plan,
+    regions,
     release,
     reports,
+    simulator,
+    telegram_link,
 )
 from bot.web.staff.deps import SAFE_METHODS, PasswordChangeRequired, SignInRequired, check_csrf
 from bot.web.staff.security import STAFF_PREFIX, StaffSecurityHeaders
@@ -46,7 +53,14 @@ router.include_router(release.router)
 router.include_router(plan.router)
 router.include_router(chosen_meetings.router)
 router.include_router(cards.router)
+router.include_router(meeting_reports.router)  # /reports/meetings before /reports/{...}
 router.include_router(reports.router)
+router.include_router(meetings.router)
+router.include_router(feeds.router)
+router.include_router(broadcasts.router)
+router.include_router(regions.router)
+router.include_router(simulator.router)
+router.include_router(telegram_link.router)
 
 
 def _is_staff(request: Request) -> bool:

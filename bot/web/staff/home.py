@@ -28,6 +28,7 @@ class Link:
 CHAMPION = frozenset({StaffRole.CHAMPION, StaffRole.ADMIN})
 COORDINATOR = frozenset({StaffRole.COORDINATOR, StaffRole.ADMIN})
 EVERYONE = frozenset(StaffRole)
+ADMIN = frozenset({StaffRole.ADMIN})
 
 # The pages each role works in, in the order they are used.
 LINKS = (
@@ -37,7 +38,18 @@ LINKS = (
          "Enrol a person before release and print their release card.", CHAMPION),
     Link("Meetings", "/staff/meetings",
          "Keep the meeting list current and tell people about changes.", COORDINATOR),
+    Link("Feeds", "/staff/feeds",
+         "Import meeting lists from feeds, with a preview of what changes.", COORDINATOR),
+    Link("Broadcast", "/staff/broadcasts",
+         "Tell the people a change affects, and see who to ring.", COORDINATOR),
+    Link("Meeting reports", "/staff/reports/meetings",
+         "Meetings people said did not run.", COORDINATOR),
     Link("Reports", "/staff/reports", "Engagement and delivery reports.", EVERYONE),
+    Link("Regions", "/staff/regions", "Define regions by postcode or by distance.", ADMIN),
+    Link("Simulator", "/staff/simulator",
+         "Try the bot as a participant would, without sending anything.", EVERYONE),
+    Link("Link Telegram", "/staff/telegram",
+         "Use the coordinators' commands from your own Telegram.", COORDINATOR),
 )
 
 
