@@ -45,6 +45,7 @@ from storage.scheduling import (
     planned_rows,
     queued,
     recipients,
+    subscriber_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ class Work:
     now: datetime
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by dedupe key
     cancels: list[tuple[OutboundMessage, str]] = field(default_factory=list)
-    notices: list[dict[str, Any]] = field(default_factory=list)
+    withdrawals: list[tuple[list[OutboundMessage], str, dict[str, Any] | None]] = field(
+        default_factory=list)
     found: set[str] = field(default_factory=set)  # planned keys already in the outbox
 
     def want(self, **values: Any) -> None:
@@ -110,9 +112,10 @@ class Work:
         """Cancel these queued rows, if still queued when written."""
         self.cancels.extend((row, reason) for row in rows)
 
-    def notify(self, **values: Any) -> None:
-        """Tell someone something once (enqueue's arguments); counted as notified if new."""
-        self.notices.append({**values, "now": self.now})
+    def withdraw(self, rows: Iterable[OutboundMessage], reason: str,
+                 notice: dict[str, Any] | None) -> None:
+        """Cancel these rows; if any was still queued, tell the person once (the notice)."""
+        self.withdrawals.append((list(rows), reason, notice))
 
     async def drop_current(self, session: AsyncSession) -> None:
         """Leave out messages whose rows are already as planned, so a rerun writes nothing."""
@@ -131,7 +134,8 @@ class Work:
                            for i in range(0, len(new), ADD_CHUNK)]
         out += [partial(_plan_one, v) for key, v in self.messages.items() if key in self.found]
         out += [partial(_cancel_one, row, reason, self.now) for row, reason in self.cancels]
-        out += [partial(_notify_one, values) for values in self.notices]
+        out += [partial(_withdraw_one, rows, reason, self.now, notice)
+                for rows, reason, notice in self.withdrawals]
         return out
 
 
@@ -153,8 +157,12 @@ async def _cancel_one(row: OutboundMessage, reason: str, now: datetime, session:
     stats.cancelled += await cancel_queued(session, [row], reason=reason, now=now)
 
 
-async def _notify_one(values: dict[str, Any], session: AsyncSession, stats: PlanStats) -> None:
-    if await enqueue(session, **values):
+async def _withdraw_one(rows: list[OutboundMessage], reason: str, now: datetime,
+                        notice: dict[str, Any] | None, session: AsyncSession, stats: PlanStats
+                        ) -> None:
+    cancelled = await cancel_queued(session, rows, reason=reason, now=now)
+    stats.cancelled += cancelled
+    if cancelled and notice is not None and await enqueue(session, **notice, now=now):
         stats.notified += 1
 
 
@@ -187,6 +195,17 @@ async def replan_release(engine: AsyncEngine, *, participant_id: int, now: datet
         for rec in people.values():
             await plan_release(session, rec, now=now, work=work)
         await withdraw_moved_sequences(session, people, work=work)
+        await work.drop_current(session)
+    return await write(engine, work.steps())
+
+
+async def replan_meeting(engine: AsyncEngine, *, meeting_id: int, now: datetime) -> PlanStats:
+    """Plan one meeting's reminders again now (after a coordinator changed it)."""
+    work = Work(now=now)
+    async with session_factory(engine)() as session:  # reads only
+        people = await recipients(session, await subscriber_ids(session, meeting_id))
+        await reminders.plan_meetings(session, people, now=now, horizon=HORIZON, work=work,
+                                      meeting_id=meeting_id)
         await work.drop_current(session)
     return await write(engine, work.steps())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,7 +64,7 @@ def _meeting_time(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:
     return f"{clock(home, zone)}{zone_note([home], zone)}"
 
 
-def _meeting_when(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:
+def meeting_when(meeting: Meeting, start: datetime, zone: ZoneInfo) -> str:
     """Return e.g. "Tue 1 Dec 1:30pm (UK time)" on the reader's calendar and clock."""
     return when_text(start.astimezone(meeting_zone(meeting)), zone)
 
@@ -112,17 +112,17 @@ def where_for(meeting: Meeting, channel: str, *, join: bool = False) -> str:
             return t("reminder.join_link", url=url) if url else t("reminder.join_dial",
                                                                   phone=phone)
         return t("reminder.online")
-    plain = channel != "telegram"
+    plain = not traits(channel).rich_text
     where = meeting_place(meeting, plain=plain)
     return where if len(where) <= 60 else meeting_place(meeting, plain=plain, level=3)
 
 
 def name_for(meeting: Meeting, channel: str) -> str:
     """Return the meeting's name as a text to this channel shows it."""
-    return short_name(meeting, plain=channel != "telegram")
+    return short_name(meeting, plain=not traits(channel).rich_text)
 
 
-def _stamp(moment: datetime) -> str:
+def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
 
 
@@ -133,11 +133,12 @@ async def plan_meetings(
     now: datetime,
     horizon: timedelta,
     work: Work,
+    meeting_id: int | None = None,
 ) -> None:
-    """Plan reminders for chosen meetings; cancel or move those whose meeting changed."""
+    """Plan reminders for chosen meetings (or one); cancel or move those whose meeting changed."""
     wanted: dict[tuple[int, int], list[datetime]] = {}
     meetings: dict[int, Meeting] = {}
-    for pid, meeting in await subscriptions(session):
+    for pid, meeting in await subscriptions(session, meeting_id=meeting_id):
         if meeting.id is None:
             continue
         meetings[meeting.id] = meeting
@@ -163,12 +164,13 @@ async def plan_meetings(
                               time=_meeting_time(meeting, start, zone),
                               where=where_for(meeting, rec.channel)))
                 work.want(
-                    dedupe_key=f"rem:{meeting.id}:{pid}:{_stamp(start)}:{offset}",
+                    dedupe_key=f"rem:{meeting.id}:{pid}:{stamp(start)}:{offset}",
                     due_at=due, channel=rec.channel, address=rec.address, body=body,
                     participant_id=pid, kind=MessageKind.REMINDER,
                     priority=Priority.SCHEDULED, not_after=not_after, meeting_id=meeting.id,
                     meta={"occurrence": start.isoformat(), "offset": offset})
-    await _withdraw_changed(session, people, wanted, meetings, now=now, work=work)
+    await _withdraw_changed(session, people, wanted, meetings, now=now, work=work,
+                            meeting_id=meeting_id)
 
 
 async def _withdraw_changed(
@@ -179,10 +181,17 @@ async def _withdraw_changed(
     *,
     now: datetime,
     work: Work,
+    meeting_id: int | None = None,
 ) -> None:
-    """Cancel queued reminders no plan wants any more; tell people when the meeting changed."""
-    told: set[tuple[int, int, str]] = set()
+    """Cancel queued reminders no plan wants any more; tell people when the meeting changed.
+
+    A person is told once per occurrence, and only if one of its reminders is still queued
+    when the cancel is written (a coordinator's change that already cancelled and told wins).
+    """
+    groups: dict[tuple[int, int, str], list[OutboundMessage]] = {}
     for row in await queued(session, kinds=(MessageKind.REMINDER,), key_prefix="rem:"):
+        if meeting_id is not None and row.meeting_id != meeting_id:
+            continue
         meta = row.meta or {}
         occurrence = datetime.fromisoformat(meta.get("occurrence", now.isoformat()))
         pid, mid = row.participant_id or 0, row.meeting_id or 0
@@ -196,29 +205,35 @@ async def _withdraw_changed(
             offsets = DEFAULT_OFFSETS if offsets is None else offsets
             if meta.get("offset") in offsets and rec is not None:
                 continue
-        work.cancel([row], "plan changed")
-        meeting = meetings.get(mid)
-        rec = people.get(pid)
+        meeting, rec = meetings.get(mid), people.get(pid)
         if same_time or starts is None or meeting is None or rec is None:
-            continue  # a changed reminder choice, unsubscribed or unreachable: say nothing
-        if (pid, mid, _stamp(occurrence)) in told:
-            continue
-        told.add((pid, mid, _stamp(occurrence)))
-        zone, name = zone_of(rec.participant), name_for(meeting, rec.channel)
-        if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
-            new = min(starts, key=lambda s: abs(s - occurrence))
-            body = t("reminder.meeting_moved", meeting=name,
-                     when=_meeting_when(meeting, new, zone))
-        elif not starts:
-            body = t("reminder.meeting_cancelled", meeting=name,
-                     when=_meeting_when(meeting, occurrence, zone))
-        else:
-            continue  # it runs, just not near that day: the new reminders say enough
-        work.notify(channel=rec.channel, address=rec.address, body=body,
-                    dedupe_key=f"mchg:{mid}:{pid}:{_stamp(occurrence)}", participant_id=pid,
-                    kind=MessageKind.REMINDER, priority=Priority.SCHEDULED,
-                    not_after=occurrence + timedelta(days=1), meeting_id=mid,
-                    meta={"occurrence": occurrence.isoformat(), "change": True})
+            work.cancel([row], "plan changed")  # a changed reminder choice, unsubscribed or
+            continue  # unreachable: say nothing
+        groups.setdefault((pid, mid, occurrence.isoformat()), []).append(row)
+    for (pid, mid, iso), rows in groups.items():
+        occurrence = datetime.fromisoformat(iso)
+        notice = _change_notice(people[pid], meetings[mid], wanted[(pid, mid)], occurrence)
+        work.withdraw(rows, "plan changed", notice)
+
+
+def _change_notice(rec: Recipient, meeting: Meeting, starts: list[datetime],
+                   occurrence: datetime) -> dict[str, Any] | None:
+    """Return the one text telling a person their meeting moved or is off, or None."""
+    zone, name, mid = zone_of(rec.participant), name_for(meeting, rec.channel), meeting.id
+    if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
+        new = min(starts, key=lambda s: abs(s - occurrence))
+        body = t("reminder.meeting_moved", meeting=name, when=meeting_when(meeting, new, zone))
+    elif not starts:
+        body = t("reminder.meeting_cancelled", meeting=name,
+                 when=meeting_when(meeting, occurrence, zone))
+    else:
+        return None  # it runs, just not near that day: the new reminders say enough
+    pid = rec.participant.id
+    return {"channel": rec.channel, "address": rec.address, "body": body,
+            "dedupe_key": f"mchg:{mid}:{pid}:{stamp(occurrence)}", "participant_id": pid,
+            "kind": MessageKind.REMINDER, "priority": Priority.SCHEDULED,
+            "not_after": occurrence + timedelta(days=1), "meeting_id": mid,
+            "meta": {"occurrence": occurrence.isoformat(), "change": True}}
 
 
 async def plan_appointments(
@@ -242,7 +257,7 @@ async def plan_appointments(
             for name, due, not_after in _appointment_times(appt, rec.participant):
                 if due < now - LATE_GRACE or due >= not_after:
                     continue
-                key = f"appt:{appt.id}:{name}:{_stamp(appt.starts_at)}"
+                key = f"appt:{appt.id}:{name}:{stamp(appt.starts_at)}"
                 keep.add(key)
                 _plan_appointment(work, rec, appt, name, key, due=due, not_after=not_after)
         work.cancel([r for r in stale.get(str(appt.id), []) if r.dedupe_key not in keep],
@@ -304,7 +319,7 @@ async def plan_followups(
         choices = [[t("followup.went_label"), "WENT"], [t("followup.missed_label"), "MISSED"],
                    [t("followup.norun_label"), "NORUN"]]
         work.want(
-            dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{_stamp(start)}",
+            dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{stamp(start)}",
             due_at=due, channel=rec.channel, address=rec.address,
             body=t("followup.ask", meeting=name_for(meeting, rec.channel)),
             participant_id=rec.participant.id,

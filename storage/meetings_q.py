@@ -73,3 +73,9 @@ async def open_active_index_rows(session: AsyncSession) -> list[IndexRow]:
     rows = (await session.exec(stmt)).all()
     # An approximate address (a town) is not somewhere to go: the index sees no address.
     return [(*row[:7], None if row[10] else row[7], row[8], row[9]) for row in rows]
+
+
+async def slug_taken(session: AsyncSession, slug: str) -> bool:
+    """Return whether a meeting already has this slug."""
+    found = await session.exec(select(Meeting.id).where(col(Meeting.slug) == slug))
+    return found.first() is not None

@@ -82,12 +82,15 @@ async def recipients(
     return out
 
 
-async def subscriptions(session: AsyncSession) -> list[tuple[int, Meeting]]:
-    """Return every (participant id, chosen meeting) pair."""
-    rows = await session.exec(
-        select(MeetingSubscription.participant_id, Meeting)
-        .join(Meeting, col(Meeting.id) == col(MeetingSubscription.meeting_id))
-    )
+async def subscriptions(
+    session: AsyncSession, *, meeting_id: int | None = None
+) -> list[tuple[int, Meeting]]:
+    """Return every (participant id, chosen meeting) pair, or those of one meeting."""
+    query = (select(MeetingSubscription.participant_id, Meeting)
+             .join(Meeting, col(Meeting.id) == col(MeetingSubscription.meeting_id)))
+    if meeting_id is not None:
+        query = query.where(col(MeetingSubscription.meeting_id) == meeting_id)
+    rows = await session.exec(query)
     return [(pid, m) for pid, m in rows.all()]
 
 
