@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -13,8 +14,10 @@ from handlers.textin import plain_letters
 from handlers.texts import t
 from handlers.types import Choice, EngineContext, Inbound, Reply
 from storage.errors import LinkCodeError
+from storage.limits_q import serialise
 from storage.models import ChannelIdentity, Participant, ParticipantStatus
 from storage.participants import (
+    MAX_FAILED_LINKS_ALL_PER_HOUR,
     MAX_FAILED_LINKS_PER_HOUR,
     audit,
     enrolled_by_phone,
@@ -27,6 +30,7 @@ from storage.participants import (
     redeem_link_code,
 )
 
+logger = logging.getLogger(__name__)
 YES_WORDS = frozenset({"YES", "Y", "1", "OK", "OKAY", "YEP", "YEAH", "AGREE", "CONSENT_YES"})
 NO_WORDS = frozenset({"NO", "N", "2", "NOPE", "CONSENT_NO"})
 # "new code", "code expired", "lost my code", "I need a code", "no code": asking how to get one.
@@ -97,9 +101,17 @@ async def first_contact(
 async def _link_by_code(
     session: AsyncSession, inbound: Inbound, code: str, ctx: EngineContext
 ) -> tuple[ChannelIdentity | None, list[Reply]]:
-    actor = f"address:{hash_address(inbound.channel + ':' + inbound.address)}"
-    if await failed_link_attempts(session, address=inbound.channel + ":" + inbound.address,
+    sender = f"{inbound.channel}:{inbound.address}"
+    actor = f"address:{hash_address(sender)}"
+    # One try at a time from each sender, so the count below holds under concurrency.
+    await serialise(session, f"link:{hash_address(sender)[:40]}", now=ctx.now)
+    if await failed_link_attempts(session, address=sender,
                                   now=ctx.now) >= MAX_FAILED_LINKS_PER_HOUR:
+        return None, [Reply(t("welcome.too_many_tries"))]
+    if await failed_link_attempts(session, address=None,
+                                  now=ctx.now) >= MAX_FAILED_LINKS_ALL_PER_HOUR:
+        logger.warning("link codes: %d or more wrong codes in the last hour from all senders; "
+                       "new senders are refused until it falls", MAX_FAILED_LINKS_ALL_PER_HOUR)
         return None, [Reply(t("welcome.too_many_tries"))]
     try:
         participant = await redeem_link_code(session, code=code, now=ctx.now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -18,6 +18,7 @@ from scheduler.sender import Sender
 from scheduler.service import DispatchLoop
 from storage.db import session_scope
 from storage.erasure import forget_unlinked_in_batches
+from storage.limits_q import forget_locks
 from storage.scheduling import count_due
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,10 @@ async def run_cycle(
 
 
 async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
-    """Forget what numbers that never linked sent us, after the retention period."""
+    """Forget what numbers that never linked sent us, after the retention period, and
+    locks idle for an hour."""
+    async with session_scope(engine) as session:
+        await forget_locks(session, before=now - timedelta(hours=1))
     return await forget_unlinked_in_batches(engine, now=now)
 
 

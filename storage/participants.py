@@ -7,7 +7,7 @@ import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -32,7 +32,9 @@ from storage.outbox_q import cancel_pending_for
 # No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 10  # 50 bits
-MAX_FAILED_LINKS_PER_HOUR = 10
+MAX_FAILED_LINKS_PER_HOUR = 5  # wrong link codes one sender may try in an hour
+# Wrong codes from everyone in an hour before new senders are refused (and an alert logged).
+MAX_FAILED_LINKS_ALL_PER_HOUR = 300
 
 
 def new_link_code() -> str:
@@ -215,22 +217,26 @@ async def redeem_link_code(session: AsyncSession, *, code: str, now: datetime) -
     participant = await session.get(Participant, row.participant_id)
     if participant is None or participant.status == ParticipantStatus.DELETED:
         raise LinkCodeError("unknown")
-    row.used_at = now
-    session.add(row)
+    # Only the first of two at once takes it: the other finds used_at already set.
+    taken = await session.exec(
+        update(LinkCode).execution_options(synchronize_session=False)
+        .where(col(LinkCode.id) == row.id).where(col(LinkCode.used_at).is_(None))
+        .values(used_at=now))
+    if not taken.rowcount:
+        raise LinkCodeError("used")
     return participant
 
 
-async def failed_link_attempts(session: AsyncSession, *, address: str, now: datetime) -> int:
-    """Count failed link attempts from this address in the last hour."""
+async def failed_link_attempts(
+    session: AsyncSession, *, address: str | None, now: datetime
+) -> int:
+    """Count failed link attempts in the last hour from this address (None: from anyone)."""
     since = now - timedelta(hours=1)
-    rows = await session.exec(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(AuditEvent.action == "link_failed")
-        .where(col(AuditEvent.at) >= since)
-        .where(AuditEvent.actor == f"address:{hash_address(address)}")
-    )
-    return int(rows.one())
+    query = (select(func.count()).select_from(AuditEvent)
+             .where(AuditEvent.action == "link_failed").where(col(AuditEvent.at) >= since))
+    if address is not None:
+        query = query.where(AuditEvent.actor == f"address:{hash_address(address)}")
+    return int((await session.exec(query)).one())
 
 
 async def find_identity(
@@ -292,7 +298,9 @@ async def preferred_identity(
 
 async def load_state(session: AsyncSession, participant_id: int) -> ConversationState:
     """Return the conversation state row, creating it at the menu."""
-    state = await session.get(ConversationState, participant_id)
+    # Locked until commit on PostgreSQL: two answers at once take turns, neither is lost
+    # (SQLite queues writers already).
+    state = await session.get(ConversationState, participant_id, with_for_update=True)
     if state is None:
         state = ConversationState(participant_id=participant_id, flow="menu", step="", data={})
         session.add(state)

@@ -16,7 +16,12 @@ from storage.models import (
     Participant,
     ParticipantStatus,
 )
-from storage.participants import CODE_ALPHABET, new_link_code, normalise_code
+from storage.participants import (
+    CODE_ALPHABET,
+    MAX_FAILED_LINKS_PER_HOUR,
+    new_link_code,
+    normalise_code,
+)
 from tests.core.conftest import NOW, PHONE, Enrolled, Say
 
 
@@ -72,7 +77,7 @@ async def test_code_expires(enrolled: Enrolled, say: Say) -> None:
 
 
 async def test_wrong_codes_are_limited(engine: AsyncEngine, enrolled: Enrolled, say: Say) -> None:
-    for n in range(10):
+    for n in range(MAX_FAILED_LINKS_PER_HOUR):
         replies = await say(f"ABCDE-FGHJ{CODE_ALPHABET[n]}", address="+447700900333")
         assert "did not work" in replies[0]
     blocked = await say(enrolled.code, address="+447700900333")
