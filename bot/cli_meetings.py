@@ -147,6 +147,11 @@ def _print_summary(summary: ImportSummary, *, zoneless: int, zone: str | None,
     )
     if zoneless:
         typer.echo(f"  {zoneless} rows had no timezone and were read as {zone}")
+    if preview:
+        # Meeting by meeting, as the staff Feeds page shows it (skipped rows included).
+        for line in summary.diff_lines():
+            typer.echo(line)
+        return
     for label, reason in summary.skipped:
         typer.echo(f"  skipped {label}: {reason}")
 

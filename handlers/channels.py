@@ -21,7 +21,12 @@ SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_p
                     answers_when_stopped=False, other_channel="Telegram")
 TELEGRAM = ChannelTraits(buttons=True, location=True, rich_text=True, address_is_phone=False,
                          answers_when_stopped=True, other_channel="a text message")
-CHANNELS = {"sms": SMS, "telegram": TELEGRAM}
+# The staff simulator (bot.simulator): shown as the phone would show SMS or Telegram, but no
+# sender serves these channels, so nothing written to them reaches a provider.
+SIM_SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=False,
+                        answers_when_stopped=False, other_channel="Telegram")
+SIM_TELEGRAM = TELEGRAM
+CHANNELS = {"sms": SMS, "telegram": TELEGRAM, "sim_sms": SIM_SMS, "sim_telegram": SIM_TELEGRAM}
 
 
 def traits(channel: str) -> ChannelTraits:

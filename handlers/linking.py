@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.menu import menu_reply
+from handlers.proving import looks_like_proof, proves_identity
 from handlers.textin import plain_letters
 from handlers.texts import t
 from handlers.types import Choice, EngineContext, Inbound, Reply
 from storage.errors import LinkCodeError
-from storage.limits_q import serialise
+from storage.limits_q import sender_lock, serialise
 from storage.models import ChannelIdentity, Participant, ParticipantStatus
 from storage.participants import (
     MAX_FAILED_LINKS_ALL_PER_HOUR,
@@ -78,24 +80,70 @@ def looks_like_code(text: str) -> bool:
 async def first_contact(
     session: AsyncSession, inbound: Inbound, text: str, ctx: EngineContext
 ) -> tuple[ChannelIdentity | None, list[Reply]]:
-    """Link a new address by code or enrolled phone; return the identity and replies."""
+    """Link a new address by code, or an enrolled phone by proof; return identity and replies.
+
+    An enrolled number's name-and-month answer is read as that before as a code ("Sam
+    January" has a code's shape); anything else it sends is asked for proof.
+    """
+    enrolled = await _enrolled_unlinked(session, inbound)
+    if enrolled is not None and (proves_identity(text, enrolled) or looks_like_proof(text)):
+        return await _link_by_proof(session, inbound, text, enrolled, ctx)
     code = code_in(text)
     if code is not None or looks_like_code(text):
         return await _link_by_code(session, inbound, code or text, ctx)
-    if traits(inbound.channel).address_is_phone:
-        participant = await enrolled_by_phone(session, inbound.address)
-        if participant is not None and participant.status != ParticipantStatus.DELETED:
-            existing = await identities_of(session, participant.id or 0)
-            if not any(i.channel == inbound.channel for i in existing):
-                identity = await link_identity(session, participant=participant,
-                                               channel="sms", address=inbound.address,
-                                               now=ctx.now)
-                await audit(session, actor=f"participant:{participant.id}", action="link_phone",
-                            participant_id=participant.id, now=ctx.now)
-                return identity, _linked_replies(participant, inbound.channel)
+    if enrolled is not None:
+        return None, [Reply(t("welcome.prove"))]
     if asks_for_new_code(text):
         return None, [Reply(t("welcome.new_code"))]
     return None, [Reply(t("welcome.unknown"))]
+
+
+async def _enrolled_unlinked(session: AsyncSession, inbound: Inbound) -> Participant | None:
+    """Return the person enrolled with this phone number and not yet linked on its channel."""
+    if not traits(inbound.channel).address_is_phone:
+        return None
+    participant = await enrolled_by_phone(session, inbound.address)
+    if participant is None or participant.status == ParticipantStatus.DELETED:
+        return None
+    existing = await identities_of(session, participant.id or 0)
+    return None if any(i.channel == inbound.channel for i in existing) else participant
+
+
+async def _too_many_tries(session: AsyncSession, sender: str, now: datetime) -> bool:
+    """Say whether this sender (or everyone) has had too many wrong tries this hour.
+
+    Tries from one sender take turns, so the count holds under concurrency.
+    """
+    await serialise(session, sender_lock(sender), now=now)
+    if await failed_link_attempts(session, address=sender, now=now) >= MAX_FAILED_LINKS_PER_HOUR:
+        return True
+    if await failed_link_attempts(session, address=None,
+                                  now=now) >= MAX_FAILED_LINKS_ALL_PER_HOUR:
+        logger.warning("link codes: %d or more wrong tries in the last hour from all senders; "
+                       "new senders are refused until it falls", MAX_FAILED_LINKS_ALL_PER_HOUR)
+        return True
+    return False
+
+
+async def _link_by_proof(
+    session: AsyncSession, inbound: Inbound, text: str, participant: Participant,
+    ctx: EngineContext,
+) -> tuple[ChannelIdentity | None, list[Reply]]:
+    """Link an enrolled number once the sender gives the first name and release month."""
+    sender = f"{inbound.channel}:{inbound.address}"
+    if not proves_identity(text, participant):
+        if await _too_many_tries(session, sender, ctx.now):
+            return None, [Reply(t("welcome.too_many_tries"))]
+        await audit(session, actor=f"address:{hash_address(sender)}", action="link_failed",
+                    now=ctx.now, detail={"reason": "proof"})
+        return None, [Reply(t("welcome.not_proved"))]
+    if await _too_many_tries(session, sender, ctx.now):
+        return None, [Reply(t("welcome.too_many_tries"))]
+    identity = await link_identity(session, participant=participant, channel=inbound.channel,
+                                   address=inbound.address, now=ctx.now)
+    await audit(session, actor=f"participant:{participant.id}", action="link_phone",
+                participant_id=participant.id, now=ctx.now)
+    return identity, _linked_replies(participant, inbound.channel)
 
 
 async def _link_by_code(
@@ -103,15 +151,7 @@ async def _link_by_code(
 ) -> tuple[ChannelIdentity | None, list[Reply]]:
     sender = f"{inbound.channel}:{inbound.address}"
     actor = f"address:{hash_address(sender)}"
-    # One try at a time from each sender, so the count below holds under concurrency.
-    await serialise(session, f"link:{hash_address(sender)[:40]}", now=ctx.now)
-    if await failed_link_attempts(session, address=sender,
-                                  now=ctx.now) >= MAX_FAILED_LINKS_PER_HOUR:
-        return None, [Reply(t("welcome.too_many_tries"))]
-    if await failed_link_attempts(session, address=None,
-                                  now=ctx.now) >= MAX_FAILED_LINKS_ALL_PER_HOUR:
-        logger.warning("link codes: %d or more wrong codes in the last hour from all senders; "
-                       "new senders are refused until it falls", MAX_FAILED_LINKS_ALL_PER_HOUR)
+    if await _too_many_tries(session, sender, ctx.now):
         return None, [Reply(t("welcome.too_many_tries"))]
     try:
         participant = await redeem_link_code(session, code=code, now=ctx.now)

@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.dispatcher import DispatchPolicy, dispatch
+from scheduler.feed_refresh import refresh_all
 from scheduler.planning import plan
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
@@ -20,11 +21,13 @@ from storage.db import session_scope
 from storage.erasure import forget_unlinked_in_batches
 from storage.limits_q import forget_locks
 from storage.scheduling import count_due
+from storage.simulator_q import purge_idle_simulated
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5
 PLAN_SECONDS = 300
+FEEDS_AT = {"hour": 3, "minute": 20}  # daily, Europe/London: before anyone plans their day
 
 
 async def run_cycle(
@@ -51,10 +54,11 @@ async def run_cycle(
 
 
 async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
-    """Forget what numbers that never linked sent us, after the retention period, and
-    locks idle for an hour."""
+    """Forget what numbers that never linked sent us, after the retention period, locks
+    idle for an hour, and the staff simulator's throwaway people idle for an hour."""
     async with session_scope(engine) as session:
         await forget_locks(session, before=now - timedelta(hours=1))
+        await purge_idle_simulated(session, now=now)
     return await forget_unlinked_in_batches(engine, now=now)
 
 
@@ -96,4 +100,12 @@ def build_scheduler(
     scheduler.add_job(planning, "interval", seconds=PLAN_SECONDS, id="plan",
                       max_instances=1, coalesce=True, misfire_grace_time=None,
                       next_run_time=datetime.now(UTC))
+
+    async def feeds() -> None:
+        await refresh_all(engine, now=datetime.now(UTC))
+
+    # Feeds a coordinator gave an address for are fetched and imported once a day; each is
+    # claimed first, so several workers never import one feed twice.
+    scheduler.add_job(feeds, "cron", **FEEDS_AT, timezone="Europe/London", id="feeds",
+                      max_instances=1, coalesce=True, misfire_grace_time=None)
     return scheduler

@@ -19,8 +19,19 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import RateBucket
+from storage.participants import hash_address
 
 LOCK_PREFIX = "lock:"
+
+
+def sender_lock(sender: str) -> str:
+    """Return the lock name for one sender ("sms:+447..."): a hash, never the address."""
+    return f"link:{hash_address(sender)[:40]}"
+
+
+async def forget_lock(session: AsyncSession, key: str) -> None:
+    """Delete one lock row now (the sender is gone)."""
+    await session.exec(delete(RateBucket).where(col(RateBucket.key) == f"{LOCK_PREFIX}{key}"[:80]))
 
 
 async def serialise(session: AsyncSession, key: str, *, now: datetime) -> None:

@@ -31,6 +31,7 @@ from storage.models import (
 from storage.notify import notify_outbox
 from storage.outbox import enqueue
 from storage.outbox_q import cancel_and_free
+from storage.simulator_q import not_simulated
 
 OB = OutboundMessage
 DONE = (OutboxStatus.SENT, OutboxStatus.DELIVERED)
@@ -62,6 +63,7 @@ async def recipients(
         select(Participant)
         .where(col(Participant.status) == ParticipantStatus.ACTIVE)
         .where(col(Participant.consent_at).is_not(None))
+        .where(not_simulated())  # the staff simulator's people get nothing planned or broadcast
     )
     if participant_ids is not None:
         query = query.where(col(Participant.id).in_(participant_ids))

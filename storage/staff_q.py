@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import NotFound, StaffExists
 from storage.models import Participant, Prison, StaffRole, StaffUser
 from storage.regions_q import get_region, ids_in_region
+from storage.simulator_q import not_simulated
 
 
 def normalise_email(email: str) -> str:
@@ -125,7 +126,7 @@ async def prison_name(session: AsyncSession, prison_id: int | None) -> str | Non
 def participant_scope(staff: StaffUser) -> ColumnElement[bool]:
     """Return the WHERE clause choosing the participants this staff member may see."""
     if staff.role == StaffRole.ADMIN:
-        return true()
+        return not_simulated()  # everyone real: the simulator's throwaway people are nobody's
     if staff.role == StaffRole.CHAMPION and staff.prison_id is not None:
         return col(Participant.prison_id) == staff.prison_id
     return false()  # coordinators work with meetings, never with a participant's plan

@@ -7,7 +7,9 @@ else as updated if any changed, else as unchanged. `cancelled` counts meetings (
 of the same source that are no longer in the feed.
 
 Rows without a `timezone` take the import's zone, or keep none (unknown): a zone is never
-guessed. A preview runs the whole import and then rolls it back.
+guessed. A preview runs the whole import and then rolls it back. Besides the counts, the
+summary lists each meeting added, updated (with what changed, old and new) or cancelled
+(`meeting_finder.feeds.diff`), so a person can read what an import would do before it does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import httpx
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.errors import FeedError
+from meeting_finder.feeds.diff import Change, MeetingLine, change, diff_lines, meeting_line
 from meeting_finder.feeds.meeting_guide import COMPARED, RowError, parse_row
 from meeting_finder.spatial import invalidate_index
 from storage.meetings_q import meetings_of_source, slug_sources
@@ -35,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (rows done, rows in total)
 FETCH_TIMEOUT = 30.0
+MAX_FEED_BYTES = 8 * 1024 * 1024  # a download larger than this is refused, not read
 
 
 @dataclass
@@ -47,6 +51,20 @@ class ImportSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (row id or name, reason)
     cancelled: int = 0  # meetings of this source no longer in the feed
     total_rows: int = 0
+    added_meetings: list[MeetingLine] = field(default_factory=list)  # one per meeting
+    updated_meetings: list[MeetingLine] = field(default_factory=list)  # with what changed
+    cancelled_meetings: list[MeetingLine] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Return the counts alone (what a feed source keeps as its last result)."""
+        return {"total_rows": self.total_rows, "added": self.added, "updated": self.updated,
+                "unchanged": self.unchanged, "skipped": len(self.skipped),
+                "cancelled": self.cancelled}
+
+    def diff_lines(self) -> list[str]:
+        """Return each meeting added, updated, cancelled or skipped, as plain text lines."""
+        return diff_lines(added=self.added_meetings, updated=self.updated_meetings,
+                          cancelled=self.cancelled_meetings, skipped=self.skipped)
 
 
 def _row_label(row: Any, number: int) -> str:
@@ -94,30 +112,55 @@ async def read_path(path: str) -> bytes:
 
 
 async def _download(url: str, client: httpx.AsyncClient | None) -> bytes:
+    return await fetch_bytes(url, client=client)
+
+
+async def fetch_bytes(
+    url: str, *, client: httpx.AsyncClient | None = None, max_bytes: int = MAX_FEED_BYTES
+) -> bytes:
+    """Download a feed; FeedError (worded for people) if unreachable, not 200, or too big."""
     own = client is None
     http = client or httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=True)
     try:
-        response = await http.get(url, headers={"Accept": "application/json"})
+        async with http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            if response.status_code != 200:
+                raise FeedError(f"cannot fetch {url}: the server answered HTTP "
+                                f"{response.status_code}")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > max_bytes:
+                    raise FeedError(f"cannot fetch {url}: the feed is larger than "
+                                    f"{max_bytes // (1024 * 1024)} MB")
+            return bytes(body)
+    except httpx.TimeoutException:
+        raise FeedError(f"cannot fetch {url}: no answer within {FETCH_TIMEOUT:g} seconds"
+                        ) from None
+    except httpx.ConnectError:
+        raise FeedError(f"cannot fetch {url}: could not connect to the server") from None
     except httpx.HTTPError as exc:
-        raise FeedError(f"cannot fetch {url}: {exc}") from None
+        raise FeedError(f"cannot fetch {url}: {type(exc).__name__}") from None
     finally:
         if own:
             await http.aclose()
-    if response.status_code != 200:
-        raise FeedError(f"cannot fetch {url}: HTTP {response.status_code}")
-    return response.content
 
 
-def _apply(meeting: Meeting, fields: dict[str, Any]) -> bool:
-    """Copy changed fields onto a meeting; return whether anything changed."""
-    changed = False
+def _apply(meeting: Meeting, fields: dict[str, Any], now: datetime) -> tuple[Change, ...]:
+    """Copy changed fields onto a meeting; return what changed (old and new)."""
+    changes: list[Change] = []
     for key in COMPARED:
         current = getattr(meeting, key)
         current = getattr(current, "value", current)
         if current != fields[key]:
+            changes.append(change(key, current, fields[key]))
             setattr(meeting, key, fields[key])
-            changed = True
-    return changed
+            if key == "status":
+                meeting.status_changed_at = now
+    return tuple(changes)
+
+
+def _fields_of(meeting: Meeting) -> dict[str, Any]:
+    return {key: getattr(meeting, key) for key in ("name", "weekday", "start_time", "timezone")}
 
 
 def _parse_all(
@@ -163,7 +206,7 @@ async def import_rows(
             outcome = "unchanged"
             for fields in meetings:
                 seen.add(fields["slug"])
-                result = _upsert(session, mine, taken, ns, fields, now, source_name)
+                result = _upsert(session, mine, taken, ns, fields, now, source_name, summary)
                 if result == "added" or (result == "updated" and outcome == "unchanged"):
                     outcome = result
             setattr(summary, outcome, getattr(summary, outcome) + 1)
@@ -174,8 +217,9 @@ async def import_rows(
             continue
         if str(getattr(meeting.status, "value", meeting.status)) != MeetingStatus.CANCELLED:
             meeting.status = MeetingStatus.CANCELLED
-            meeting.updated = now
+            meeting.updated = meeting.status_changed_at = now
             summary.cancelled += 1
+            summary.cancelled_meetings.append(meeting_line(slug, _fields_of(meeting)))
     if preview:
         await session.rollback()
     else:
@@ -202,20 +246,24 @@ def _upsert(
     fields: dict[str, Any],
     now: datetime,
     source_name: str,
+    summary: ImportSummary,
 ) -> str:
-    """Add or update one meeting; return "added", "updated" or "unchanged"."""
+    """Add or update one meeting, noting it in the summary; return what happened to it."""
     slug = fields["slug"]
     # A slug another feed already uses gets this source's name appended, so both can coexist.
     stored = slug if slug in mine or slug not in taken else f"{slug}--{ns}"[:200]
     meeting = mine.get(stored)
     if meeting is not None:
-        if _apply(meeting, fields):
+        changes = _apply(meeting, fields, now)
+        if changes:
             meeting.updated = now
+            summary.updated_meetings.append(meeting_line(stored, fields, changes))
             return "updated"
         return "unchanged"
     meeting = Meeting(**{**fields, "slug": stored}, source=source_name, demo=False, updated=now)
     session.add(meeting)
     mine[stored] = meeting
+    summary.added_meetings.append(meeting_line(stored, fields))
     return "added"
 
 

@@ -29,6 +29,8 @@ class Channel(StrEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     CONSOLE = "console"
+    SIM_SMS = "sim_sms"  # the staff simulator, shown as SMS; no sender serves it
+    SIM_TELEGRAM = "sim_telegram"  # the staff simulator, shown as Telegram
 
 
 class IdentityStatus(StrEnum):

@@ -33,7 +33,7 @@ BAD = [
 
 
 async def _consented(say: Say) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
 
 

@@ -237,10 +237,11 @@ async def test_wrong_and_expired_codes_say_who_can_help(enrolled: Enrolled, say:
         assert "Recovery Champion or probation worker" in reply and "new" in reply
 
 
-async def test_enrolled_phone_asking_for_a_code_is_simply_linked(enrolled: Enrolled,
-                                                                 say: Say) -> None:
+async def test_enrolled_phone_asking_for_a_code_is_told_how_to_link_without_one(
+        enrolled: Enrolled, say: Say) -> None:
     replies = await say("lost my code", address=PHONE)
-    assert replies[0] == t("welcome.linked", name="Sam")
+    assert replies == [t("welcome.prove")]  # nothing personal until they prove it is them
+    assert (await say("Sam November", address=PHONE))[0] == t("welcome.linked", name="Sam")
 
 
 async def test_a_code_inside_a_sentence_links(enrolled: Enrolled, say: Say) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import func, select
 
+from handlers.proving import proves_identity
+from handlers.texts import t
 from storage.db import session_scope
 from storage.models import (
     ChannelIdentity,
@@ -86,13 +89,43 @@ async def test_wrong_codes_are_limited(engine: AsyncEngine, enrolled: Enrolled, 
     assert later[0].startswith("Hi Sam")
 
 
-async def test_enrolled_phone_links_without_code(engine: AsyncEngine, enrolled: Enrolled,
-                                                 say: Say) -> None:
-    replies = await say("hello")
+async def test_enrolled_phone_links_once_the_person_proves_it_is_them(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    first = await say("hello")
+    assert first == [t("welcome.prove")] and "Sam" not in first[0]  # says nothing personal
+    wrong = await say("Jo November")
+    assert wrong == [t("welcome.not_proved")]
+    also_wrong = await say("sam march")
+    assert also_wrong == [t("welcome.not_proved")]
+    async with session_scope(engine) as session:
+        assert (await session.exec(select(ChannelIdentity))).all() == []
+    replies = await say("SAM 11")
     assert replies[0].startswith("Hi Sam")
     async with session_scope(engine) as session:
         ident = (await session.exec(select(ChannelIdentity))).one()
     assert (ident.channel, ident.address) == ("sms", PHONE)
+
+
+async def test_a_recycled_number_cannot_guess_its_way_in(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say
+) -> None:
+    months = ["January", "February", "March", "April", "May", "June", "July"]
+    replies = [await say(f"Sam {m}") for m in months]
+    assert replies[:MAX_FAILED_LINKS_PER_HOUR] == [[t("welcome.not_proved")]] * 5
+    assert replies[5:] == [[t("welcome.too_many_tries")]] * 2
+    assert await say("Sam November") == [t("welcome.too_many_tries")]
+    assert not any("Sam" in r[0] for r in replies)
+
+
+@pytest.mark.parametrize(("text", "proved"), [
+    ("Sam November", True), ("sam nov", True), ("Sam, 11", True), ("november sam", True),
+    ("Sâm Tachwedd", True), ("Sam", False), ("November", False), ("Samuel November", False),
+    ("Sam December", False), ("Sam 111", False), ("Sam November " + "x" * 100, False),
+])
+def test_what_counts_as_proof(text: str, proved: bool) -> None:
+    person = Participant(display_name="Sam", release_date=date(2026, 11, 19))
+    assert proves_identity(text, person) is proved
 
 
 async def test_stranger_gets_a_short_hint(say: Say) -> None:
@@ -106,7 +139,7 @@ async def test_stranger_gets_a_short_hint(say: Say) -> None:
 async def test_stop_stops_everything_once_and_start_resumes(
     engine: AsyncEngine, enrolled: Enrolled, say: Say
 ) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
     async with session_scope(engine) as session:
         session.add(OutboundMessage(participant_id=enrolled.participant_id, channel="sms",
@@ -127,7 +160,7 @@ async def test_stop_stops_everything_once_and_start_resumes(
 
 async def test_every_opt_out_word_stops(engine: AsyncEngine, enrolled: Enrolled,
                                         say: Say) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
     for word in ("STOPALL", "unsubscribe", "Cancel", "END", "quit", "OPTOUT", "revoke"):
         await say(word)
@@ -150,7 +183,7 @@ async def test_replayed_provider_id_is_processed_once(engine: AsyncEngine, enrol
 async def test_link_adds_the_other_channel_to_the_same_person(
     engine: AsyncEngine, enrolled: Enrolled, say: Say
 ) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
     (text,) = await say("LINK")
     code = next(w.strip(".") for w in text.split() if "-" in w and len(w.strip(".")) == 11)

@@ -14,7 +14,7 @@ from tests.core.conftest import Enrolled, Say
 
 
 async def _ready(say: Say) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
 
 

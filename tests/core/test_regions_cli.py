@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.accounts import add_staff
 from storage.db import session_scope
 from storage.models import ParticipantStatus
 from storage.participants import enrol, link_identity
@@ -86,3 +87,45 @@ async def test_unknown_region_and_bad_definitions_are_one_line_exit_2(db_url: st
         assert out.returncode == 2, args
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr
+
+
+async def test_regions_update_and_delete(engine: AsyncEngine, db_url: str) -> None:
+    await _people(engine)
+    assert run_cli(db_url, "regions", "add", "Stoke", "--postcodes", "ST").returncode == 0
+    assert audience(db_url, "Stoke") == "Audience: 1 people."
+    ring = run_cli(db_url, "regions", "update", "stoke", "--centre", "53.0,-2.18", "--miles",
+                   "10", "--json")
+    assert ring.returncode == 0, ring.stderr
+    assert json.loads(ring.stdout) == {"name": "Stoke", "postcodes": ["ST"],
+                                       "centre": [53.0, -2.18], "miles": 10.0}
+    assert audience(db_url, "Stoke") == "Audience: 2 people."  # now the town entry too
+    wider = run_cli(db_url, "regions", "update", "Stoke", "--miles", "40")
+    assert wider.stdout.strip() == ("Changed region Stoke: postcodes ST or within 40 miles "
+                                    "of 53,-2.18.")
+    assert audience(db_url, "Stoke") == "Audience: 3 people."
+    plain = run_cli(db_url, "regions", "update", "Stoke", "--no-centre", "--postcodes",
+                    "ws cw", "--json")
+    assert json.loads(plain.stdout)["postcodes"] == ["WS", "CW"]
+    assert json.loads(plain.stdout)["centre"] is None
+    assert audience(db_url, "Stoke") == "Audience: 1 people."
+    for args in (["Nowhere", "--postcodes", "ST"], ["Stoke"], ["Stoke", "--postcodes", ""],
+                 ["Stoke", "--miles", "5"], ["Stoke", "--postcodes", "S-T"],
+                 ["Stoke", "--no-centre", "--centre", "53,-2", "--miles", "3"]):
+        out = run_cli(db_url, "regions", "update", *args)
+        assert out.returncode == 2, args
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "Traceback" not in out.stderr
+
+    async with session_scope(engine) as session:
+        await add_staff(session, email="c@example.org", role="coordinator", prison=None,
+                        region="stoke", now=NOW)
+    refused = run_cli(db_url, "regions", "delete", "Stoke")
+    assert refused.returncode == 2 and "c@example.org" in refused.stderr
+    assert run_cli(db_url, "regions", "add", "Spare", "--postcodes", "LS").returncode == 0
+    gone = run_cli(db_url, "regions", "delete", "spare", "--json")
+    assert gone.returncode == 0, gone.stderr
+    assert json.loads(gone.stdout)["deleted"]["name"] == "Spare"
+    listed = run_cli(db_url, "regions", "list", "--json")
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["Stoke"]
+    missing = run_cli(db_url, "regions", "delete", "Spare")
+    assert missing.returncode == 2 and missing.stderr.strip() == "no region called 'Spare'"

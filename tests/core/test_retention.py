@@ -18,16 +18,16 @@ async def test_unlinked_messages_are_blanked_after_30_days_linked_ones_kept(
     engine: AsyncEngine, enrolled: Enrolled, say: Say
 ) -> None:
     await say("Hi, I am Zebedee and my code is lost", address="+447700900777")
-    await say("hi")  # Sam, linked by the enrolled phone
+    await say("Sam November")  # Sam proves it is them: linked by the enrolled phone
     senders = {"sms": RecordingSender("sms")}
     await run_cycle(engine, senders, now=NOW + timedelta(days=29), limiter=instant_limiter())
     async with session_scope(engine) as session:
         rows = (await session.exec(select(InboundMessage).order_by(InboundMessage.id))).all()
-    assert [r.body for r in rows] == ["Hi, I am Zebedee and my code is lost", "hi"]
+    assert [r.body for r in rows] == ["Hi, I am Zebedee and my code is lost", "Sam November"]
     out = await run_cycle(engine, senders, now=NOW + timedelta(days=31),
                           limiter=instant_limiter())
     assert out["forgotten"] == 1
     async with session_scope(engine) as session:
         rows = (await session.exec(select(InboundMessage).order_by(InboundMessage.id))).all()
     assert [(r.body, r.address_hash) for r in rows][0] == (None, None)
-    assert rows[1].body == "hi" and rows[1].participant_id == enrolled.participant_id
+    assert rows[1].body == "Sam November" and rows[1].participant_id == enrolled.participant_id

@@ -15,7 +15,7 @@ from tests.core.conftest import NOW, PHONE, Enrolled, Say
 
 
 async def _ready(say: Say) -> None:
-    await say("hi")
+    await say("Sam November")
     await say("YES")
 
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import RegionError
-from storage.models import Participant, Region, StaffRole, StaffUser
+from storage.models import Participant, ParticipantStatus, Region, StaffRole, StaffUser
 from storage.regions_q import (
+    active_counts,
+    check_name,
+    coordinators_of,
     create_region,
+    delete_region,
     get_region,
     ids_in_region,
     list_regions,
     participant_in_region,
+    town_only_count,
     update_region,
 )
 from storage.staff_q import cohort_scope
@@ -83,6 +89,7 @@ async def test_create_update_list_and_refusals(session: AsyncSession) -> None:
     moved = await update_region(session, name="STOKE-ON-TRENT", now=NOW, centre=STOKE,
                                 miles=12)
     assert moved.postcodes == ["ST", "ST4"] and moved.radius_miles == 12
+    bad: dict[str, Any]
     for bad in ({"name": "Stoke-on-Trent", "postcodes": ["WS"]},  # name taken, any case
                 {"name": "X", "postcodes": ["ST3 2QH"]},  # a full postcode, not an area
                 {"name": "X", "postcodes": []},
@@ -90,7 +97,7 @@ async def test_create_update_list_and_refusals(session: AsyncSession) -> None:
                 {"name": "X", "centre": STOKE, "miles": 0},
                 {"name": "X", "centre": (95.0, 0.0), "miles": 5}):
         with pytest.raises(RegionError):
-            await create_region(session, now=NOW, **bad)  # type: ignore[arg-type]
+            await create_region(session, now=NOW, **bad)
     with pytest.raises(RegionError):
         await update_region(session, name="Nowhere", now=NOW, postcodes=["ST"])
 
@@ -120,3 +127,65 @@ async def test_coordinator_scope_uses_a_defined_region_else_the_old_rule(
     assert await scoped() == ids[:3]
     found = await get_region(session, "Stoke-on-Trent")
     assert found is not None and await ids_in_region(session, found, active_only=True) == []
+
+
+async def test_update_radius_alone_drop_centre_and_refusals(session: AsyncSession) -> None:
+    await create_region(session, name="Stoke", now=NOW, postcodes=["ST"], centre=STOKE,
+                        miles=10)
+    wider = await update_region(session, name="stoke", now=NOW, miles=25)
+    assert (wider.centre_lat, wider.centre_lon, wider.radius_miles) == (*STOKE, 25)
+    plain = await update_region(session, name="Stoke", now=NOW, drop_centre=True)
+    assert plain.postcodes == ["ST"] and plain.centre_lat is None and plain.radius_miles is None
+    bad: dict[str, Any]
+    for bad in ({"postcodes": []},  # nothing would be left
+                {"miles": 5},  # no centre to widen now
+                {"drop_centre": True, "centre": STOKE, "miles": 5},
+                {"postcodes": ["ST3 2QH"]}):
+        with pytest.raises(RegionError):
+            await update_region(session, name="Stoke", now=NOW, **bad)
+    got = await get_region(session, "Stoke")
+    assert got is not None and got.postcodes == ["ST"] and got.centre_lat is None
+
+
+async def test_names_must_be_plain_and_short(session: AsyncSession) -> None:
+    assert check_name("  North   Staffs ") == "North Staffs"
+    for bad in ("", "   ", "x" * 101, "x" * 10_000, "Stoke \U0001f600", "Bell\x07"):
+        with pytest.raises(RegionError):
+            check_name(bad)
+        with pytest.raises(RegionError):
+            await create_region(session, name=bad, now=NOW, postcodes=["ST"])
+
+
+async def test_delete_refuses_while_a_coordinator_names_the_region(
+        session: AsyncSession) -> None:
+    await create_region(session, name="Stoke", now=NOW, postcodes=["ST"])
+    await create_region(session, name="Leeds", now=NOW, postcodes=["LS"])
+    session.add(StaffUser(email="c@example.org", display_name="C", password_hash="x",
+                          role=StaffRole.COORDINATOR, region="STOKE"))
+    session.add(StaffUser(email="champ@example.org", display_name="D", password_hash="x",
+                          role=StaffRole.CHAMPION, region="Leeds"))
+    await session.flush()
+    assert await coordinators_of(session, "stoke") == ["c@example.org"]
+    with pytest.raises(RegionError, match="c@example.org"):
+        await delete_region(session, name="Stoke")
+    assert await coordinators_of(session, "Leeds") == []  # a Champion's field does not count
+    gone = await delete_region(session, name="leeds")
+    assert gone.name == "Leeds"
+    assert [r.name for r in await list_regions(session)] == ["Stoke"]
+    with pytest.raises(RegionError):
+        await delete_region(session, name="Leeds")
+
+
+async def test_counts_of_active_people_and_town_only_entries(session: AsyncSession) -> None:
+    people = [person("ST3 2QH", 52.9886, -2.1260), person("ST4", 52.9943, -2.1853),
+              person(None, *STOKE, town="Stoke-on-Trent"), person("WS1 1AA", 52.5850, -1.9829),
+              person("ST3 2QH", 52.9886, -2.1260), person(" ", *STOKE, town="Stoke")]
+    for p in people[:4] + people[5:]:
+        p.status = ParticipantStatus.ACTIVE
+    session.add_all(people)  # people[4] stays enrolled, not active
+    st = await create_region(session, name="ST", now=NOW, postcodes=["ST"])
+    ring = await create_region(session, name="Ring", now=NOW, centre=STOKE, miles=10)
+    west = await create_region(session, name="West", now=NOW, postcodes=["WS", "CW"])
+    counts = await active_counts(session, [st, ring, west])
+    assert counts == {st.id: 2, ring.id: 4, west.id: 1}
+    assert await town_only_count(session) == 2

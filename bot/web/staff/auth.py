@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot import simulator
 from bot.accounts import (
     MAX_FAILED_SIGN_INS,
     MIN_PASSWORD,
@@ -77,6 +78,7 @@ async def log_out(request: Request, session: SessionDep, now: NowDep) -> Respons
             request.session.get("stamp") == session_stamp(staff)):
         await end_sessions(session, staff_id=staff.id)  # a copied cookie stops working too
         await record_staff_action(session, staff_id=staff.id, action="sign_out", now=now)
+        await simulator.end(session, staff_id=staff.id, now=now)  # their throwaway person goes
     end_session(request, notice="You have signed out.")
     return RedirectResponse(LOGIN_PATH, status_code=303)
 

@@ -1,4 +1,5 @@
-"""The staff home page: what each role can do, and (for admins) who has an account."""
+"""The staff home page: what each role can do, meetings that may not be running (for
+coordinators and admins), and (for admins) who has an account."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from bot.web.staff.deps import CurrentStaff, SessionDep
+from bot.web.staff.deps import CurrentStaff, NowDep, SessionDep
 from bot.web.templating import render
+from storage.meeting_scope_q import meetings_for_staff
 from storage.models import StaffRole, StaffUser
+from storage.norun_q import STALE_WINDOW, stale_meetings
 from storage.staff_q import list_staff
 
 router = APIRouter()
@@ -59,7 +62,14 @@ def links_for(staff: StaffUser) -> list[Link]:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, staff: CurrentStaff, session: SessionDep) -> HTMLResponse:
-    """Show the tasks for this person's role; admins also see every staff account."""
+async def home(request: Request, staff: CurrentStaff, session: SessionDep,
+               now: NowDep) -> HTMLResponse:
+    """Show the tasks for this person's role, meetings that may not be running (coordinators
+    and admins), and every staff account (admins)."""
     accounts = await list_staff(session) if staff.role == StaffRole.ADMIN else []
-    return render(request, "staff/home.html", {"links": links_for(staff), "accounts": accounts})
+    stale = []
+    if staff.role in COORDINATOR:
+        stale = await stale_meetings(session, await meetings_for_staff(session, staff), now=now)
+    return render(request, "staff/home.html", {"links": links_for(staff), "accounts": accounts,
+                                               "stale": stale,
+                                               "window_days": STALE_WINDOW.days})

@@ -76,4 +76,4 @@ async def cell(table: Locator, row: str | re.Pattern[str], column: str) -> Locat
     """Return the cell of a table under the column header `column`, in the row `row`."""
     headers = [h.strip() for h in await table.get_by_role("columnheader").all_inner_texts()]
     assert column in headers, f"no column {column!r} in {headers}"
-    return table_row(table, row).get_by_role("cell").nth(headers.index(column))
+    return table_row(table, row).locator("th, td").nth(headers.index(column))
