@@ -277,16 +277,44 @@ def db_revision(
         asyncio.run(go(tmp))
 
 
+def _database_place() -> str:
+    """Say where DATABASE_URL points (host and port, or the SQLite file), never a password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(load_settings().database_url)
+    except (ConfigError, ValueError):
+        return "the configured database"
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    return f"{url.host or 'localhost'}:{url.port or 5432}"
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Return what a stopped or unreachable database raises through our engine."""
+    import socket
+
+    errors: tuple[type[BaseException], ...] = (SQLAlchemyError, ConnectionError, TimeoutError,
+                                               socket.gaierror)
+    try:
+        from asyncpg.exceptions import PostgresError
+        from asyncpg.exceptions import _base as asyncpg_base
+    except ImportError:
+        return errors
+    return (*errors, PostgresError, asyncpg_base.InterfaceError)
+
+
 def main() -> None:
     """Entry point of the `throughcare` console script."""
     _register_subapps()
     try:
         app()
-    except SQLAlchemyError as exc:
+    except _database_errors() as exc:
         # One clear line, not a trace: the usual causes are a stopped server or an old schema.
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        typer.echo(f"database error: {first} (is the database running and up to date? "
-                   "try: throughcare db upgrade)", err=True)
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        typer.echo(f"database error at {_database_place()}: {first} (is the database running "
+                   "and up to date? try: throughcare db upgrade)", err=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     local_mode: bool = True  # embedded default; False in production refuses placeholders
     log_level: str = "INFO"
     staff_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # staff signed out after this
+    # Largest request body accepted (webhooks, staff forms); the feeds upload page allows 5 MB.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None

@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Settings
+from bot.config import PLACEHOLDER, Settings
 from storage.db import make_engine
 
 logger = logging.getLogger(__name__)
@@ -18,14 +18,20 @@ def open_engine(settings: Settings) -> AsyncEngine:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Configure logging; keep httpx quiet because its INFO lines carry the bot token."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore", "telegram.ext", "apscheduler.executors.default",
-                  "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Configure logging: one redacting root handler, chatty libraries at WARNING."""
+    from bot.logs import setup_logging as setup
+
+    setup(level)
+
+
+def protect_secrets(settings: Settings) -> None:
+    """Redact the configured secrets from every log line from now on."""
+    from bot.logs import add_secrets
+
+    values = (settings.telegram_bot_token, settings.twilio_auth_token,
+              settings.telegram_webhook_secret, settings.secret_key)
+    add_secrets(v.get_secret_value() for v in values
+                if v is not None and v.get_secret_value() != PLACEHOLDER)
 
 
 async def prepare_database(engine: AsyncEngine) -> None:

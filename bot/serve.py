@@ -4,27 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.inbox import ChannelRuntime
 from bot.channels.log_sender import LogSender
 from bot.config import ConfigError, Settings
-from bot.runtime import open_engine, prepare_database
+from bot.runtime import open_engine, prepare_database, protect_secrets
 from bot.web import create_app
+from scheduler.errors import TransientSendError
 from scheduler.ratelimit import DEFAULT_LIMITS, RateLimiter
-from scheduler.sender import Sender
+from scheduler.sender import OutgoingMessage, Sender, SendResult
 from scheduler.service import DispatchLoop
 from scheduler.worker import build_scheduler
 from storage.budget import DatabaseBudget
 from storage.db import is_postgres
 
 logger = logging.getLogger(__name__)
+
+
+def _telegram_start_errors() -> tuple[type[BaseException], ...]:
+    from telegram.error import NetworkError, TelegramError
+
+    return (NetworkError, TelegramError, httpx.HTTPError, OSError)
+
+
+# What an unreachable or refusing Bot API raises while we set Telegram up.
+TELEGRAM_START_ERRORS = _telegram_start_errors()
 
 
 def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> RateLimiter:
@@ -102,6 +115,63 @@ async def _telegram_bot(stack: AsyncExitStack, settings: Settings) -> Any:
     return bot
 
 
+# Pauses between tries to reach Telegram at start-up: doubling from the first to the last.
+TELEGRAM_RETRY_FIRST = 5.0
+TELEGRAM_RETRY_LONGEST = 300.0
+
+
+@dataclass
+class TelegramNotReady:
+    """Stands in for Telegram until its set-up succeeds: sends wait in the outbox."""
+
+    channel: str = "telegram"
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Return one, as Telegram counts."""
+        return 1.0
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Refuse for now; the dispatcher keeps the message and tries again."""
+        raise TransientSendError("telegram: not connected yet", code="starting",
+                                 retry_after=TELEGRAM_RETRY_FIRST)
+
+
+async def _connect_telegram(
+    settings: Settings, runtime: ChannelRuntime, *, web: bool, polling: bool
+) -> tuple[Any, Any, AsyncExitStack]:
+    """Start Telegram (app or bare bot); return the app (or None), its bot and its clean-up."""
+    local = AsyncExitStack()
+    try:
+        if web or polling:
+            tg_app = await _start_telegram(local, settings, runtime, polling=polling)
+            return tg_app, tg_app.bot, local
+        return None, await _telegram_bot(local, settings), local
+    except BaseException:
+        await local.aclose()
+        raise
+
+
+async def _keep_connecting(
+    settings: Settings, runtime: ChannelRuntime, stack: AsyncExitStack, *, web: bool,
+    polling: bool, install: Callable[[Any, Any], None], pause: float,
+) -> None:
+    """Try Telegram again, waiting longer each time, until it answers."""
+    while True:
+        await asyncio.sleep(pause)
+        try:
+            tg_app, bot, cleanup = await _connect_telegram(settings, runtime, web=web,
+                                                           polling=polling)
+        except TELEGRAM_START_ERRORS as exc:
+            pause = min(pause * 2, TELEGRAM_RETRY_LONGEST)
+            logger.warning("telegram still unreachable (%s); trying again in %.0fs",
+                           type(exc).__name__, pause)
+            continue
+        stack.push_async_callback(cleanup.aclose)
+        install(tg_app, bot)
+        logger.info("telegram connected")
+        return
+
+
 async def serve(
     settings: Settings,
     *,
@@ -111,22 +181,40 @@ async def serve(
     worker: bool,
     telegram_polling: bool = False,
 ) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted; Telegram being unreachable never stops SMS or the console."""
+    protect_secrets(settings)
     engine = open_engine(settings)
     await prepare_database(engine)
     senders = build_senders(settings)
     limiter = build_limiter(settings, engine)  # the worker and the fast path share it
     runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders, limiter=limiter)
+    app: Any = None
+
+    def install(tg_app: Any, bot: Any) -> None:
+        senders["telegram"] = _telegram_sender(bot)
+        if app is not None:
+            app.state.telegram_app = tg_app
+            app.state.channels.senders["telegram"] = senders["telegram"]
+
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         stack.push_async_callback(_close_senders, senders)
         tg_app = None
-        if settings.telegram_enabled and (web or telegram_polling):
-            tg_app = await _start_telegram(stack, settings, runtime, polling=telegram_polling)
-            senders["telegram"] = _telegram_sender(tg_app.bot)
-        elif settings.telegram_enabled:
-            bot = await _telegram_bot(stack, settings)
-            senders["telegram"] = _telegram_sender(bot)
+        if settings.telegram_enabled:
+            try:
+                tg_app, bot, cleanup = await _connect_telegram(
+                    settings, runtime, web=web, polling=telegram_polling)
+                stack.push_async_callback(cleanup.aclose)
+                install(tg_app, bot)
+            except TELEGRAM_START_ERRORS as exc:
+                logger.warning("telegram unreachable at start-up (%s); serving SMS and the "
+                               "staff console, trying Telegram again in the background",
+                               type(exc).__name__)
+                senders["telegram"] = TelegramNotReady()
+                retry = asyncio.create_task(_keep_connecting(
+                    settings, runtime, stack, web=web, polling=telegram_polling,
+                    install=install, pause=TELEGRAM_RETRY_FIRST))
+                stack.callback(retry.cancel)
         if worker:
             loop = DispatchLoop(engine, senders, limiter=limiter)
             await loop.start()
@@ -138,23 +226,45 @@ async def serve(
         if web:
             app = create_app(settings, engine, senders=senders, telegram_app=tg_app,
                              limiter=limiter)
-            config = uvicorn.Config(app, host=host, port=port, log_level="info")
+            # log_config=None: uvicorn's records go through our redacting root handler.
+            config = uvicorn.Config(app, host=host, port=port, log_level="info",
+                                    log_config=None)
             logger.info("web app at http://%s:%s", host, port)
-            await uvicorn.Server(config).serve()
+            await _serve_until_cancelled(uvicorn.Server(config))
         else:
             await asyncio.Event().wait()
+
+
+async def _serve_until_cancelled(server: uvicorn.Server) -> None:
+    """Run uvicorn; if we are cancelled, let it close its connections before we go."""
+    serving = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise
 
 
 async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Run one planning-and-dispatch cycle as of `now`."""
     from scheduler.worker import run_cycle
 
+    protect_secrets(settings)
     engine = open_engine(settings)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
         await prepare_database(engine)
-        bot = await _telegram_bot(stack, settings) if settings.telegram_enabled else None
+        bot = None
+        if settings.telegram_enabled:
+            try:
+                bot = await _telegram_bot(stack, settings)
+            except TELEGRAM_START_ERRORS as exc:
+                logger.warning("telegram unreachable (%s); its messages wait for the next "
+                               "cycle", type(exc).__name__)
         senders = build_senders(settings, telegram_bot=bot)
+        if settings.telegram_enabled and bot is None:
+            senders["telegram"] = TelegramNotReady()
         stack.push_async_callback(_close_senders, senders)
         return await run_cycle(engine, senders, now=now, dry_run=dry_run,
                                limiter=build_limiter(settings, engine))

@@ -75,7 +75,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine for a plain or async database URL."""
+    """Create an async engine for a plain or async database URL.
+
+    Parameters are hidden from SQLAlchemy's errors and statement logs: they carry message
+    bodies, phone numbers, names and link codes.
+    """
+    kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

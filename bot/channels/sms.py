@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from twilio.rest import Client
 
 from bot.channels.render import render_sms, sms_segments
 from bot.config import Settings
+from bot.logs import sensitive
 from scheduler.errors import PermanentSendError, TransientSendError
 from scheduler.sender import OutgoingMessage, SendResult
 from storage.models import IdentityStatus
@@ -46,6 +48,12 @@ ERROR_REASONS = {
     30005: "unknown number",
     30006: "landline or unreachable carrier",
 }
+# What a webhook field may hold: Twilio's codes are at most six digits and its SIDs two letters
+# and 32 hex digits; a field over MAX_FIELD characters is cut (an SMS body is at most 1,600).
+TWILIO_CODE = re.compile(r"[0-9]{1,6}")
+TWILIO_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+MAX_FIELD = 5000
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A lookup reads this many of the number's newest messages, this many a page.
 LOOKUP_LIMIT = 50
 LOOKUP_PAGE_SIZE = 20
@@ -210,6 +218,7 @@ class TwilioSender:
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message; turn Twilio errors into ours."""
         body = render_sms(message.body, message.choices)
+        sensitive(message.address, body)  # kept out of every log line from here on
         sender: dict[str, Any] = (
             {"messaging_service_sid": self.messaging_service_sid}
             if self.messaging_service_sid else {"from_": self.from_number}
@@ -296,8 +305,18 @@ def _translate(exc: TwilioRestException) -> PermanentSendError | TransientSendEr
 
 
 def twilio_error_code(value: str | None) -> int | None:
-    """Read a Twilio ErrorCode form value."""
-    return int(value) if value and value.isdigit() else None
+    """Read a Twilio ErrorCode form value (up to six ASCII digits; anything else is none)."""
+    return int(value) if value and TWILIO_CODE.fullmatch(value) else None
+
+
+def twilio_sid(value: str | None) -> str | None:
+    """Return a MessageSid as Twilio writes them (letters and digits, not over-long)."""
+    return value if value and TWILIO_SID.fullmatch(value) else None
+
+
+def clean_text(value: str, *, limit: int = MAX_FIELD) -> str:
+    """Drop NULs and other control characters (not newlines or tabs), and cut to `limit`."""
+    return CONTROL.sub("", value)[:limit]
 
 
 def signature_valid(

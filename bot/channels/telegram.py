@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import os
 import re
 import warnings
@@ -36,7 +37,10 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.render import render_telegram
+from bot.channels.sms import clean_text
+from bot.channels.staff_chat import receive_staff
 from bot.config import Settings
+from bot.logs import sensitive
 from handlers.engine import HandleResult
 from handlers.texts import t
 from handlers.types import Inbound
@@ -56,6 +60,7 @@ DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 COMMANDS = ("start", "menu", "meetings", "help", "stop")
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 RUNTIME_KEY = "runtime"
+MAX_TELEGRAM_ID = 2**53  # Telegram's ids (updates, chats) fit in 52 bits
 
 
 def start_text(text: str) -> str:
@@ -67,27 +72,48 @@ def start_text(text: str) -> str:
     return f"{head} {payload}".strip()
 
 
+def _text(value: object) -> str | None:
+    """Return a string field made safe to store; TypeError if it is there but not a string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("text that is not a string")
+    return clean_text(value)
+
+
+def _usable_location(lat: object, lon: object) -> bool:
+    """Say whether a shared location is two finite numbers on the globe."""
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)):
+        return False
+    la, lo = float(lat), float(lon)  # type: ignore[arg-type]
+    return math.isfinite(la) and math.isfinite(lo) and abs(la) <= 90 and abs(lo) <= 180
+
+
 def update_to_inbound(update: Update, *, now: Any) -> Inbound | None:
     """Translate one Telegram update into an Inbound, or None if it is not for the engine."""
     chat = update.effective_chat
     user = update.effective_user
     if chat is None or chat.type != ChatType.PRIVATE:
         return None
+    if not isinstance(chat.id, int) or abs(chat.id) > MAX_TELEGRAM_ID:
+        return None  # not a chat id Telegram gives out
+    name = _text(user.first_name) if user else None
     base: dict[str, Any] = {
         "channel": "telegram", "address": str(chat.id), "received_at": now,
-        "provider_id": str(update.update_id),
-        "display_name": user.first_name if user else None,
+        "provider_id": str(update.update_id), "display_name": (name or "")[:64] or None,
     }
     if update.callback_query is not None:
-        data = update.callback_query.data or ""
+        data = _text(update.callback_query.data) or ""
         return Inbound(text=data, payload=data, **base)
     message = update.message
     if message is None:
         return None
     if message.location is not None:
         loc = message.location
+        if not _usable_location(loc.latitude, loc.longitude):
+            return None
         return Inbound(text="MEETINGS", location=(loc.latitude, loc.longitude), **base)
-    text = message.text or message.caption
+    text = _text(message.text) or _text(message.caption)
     if not text:  # stickers, photos without a caption, voice: nothing for the engine to read
         return None
     if text.lower().startswith("/start"):
@@ -105,7 +131,11 @@ class NotAnUpdate(ValueError):
 
 def read_update(data: object, bot: Any, *, now: datetime) -> tuple[Update, Inbound | None]:
     """Build an Update and its Inbound from webhook JSON; raise NotAnUpdate if malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+    if not isinstance(data, dict):
+        raise NotAnUpdate("not an object")
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) \
+            or not 0 <= update_id <= MAX_TELEGRAM_ID:
         raise NotAnUpdate("no update_id")
     try:
         update = Update.de_json(data, bot)
@@ -136,7 +166,8 @@ async def record_update(
         return None
     if inbound is None:
         return None
-    return await receive(runtime, inbound)
+    staff = await receive_staff(runtime, inbound)  # a coordinator's chat, or a staff code
+    return staff if staff is not None else await receive(runtime, inbound)
 
 
 async def finish_update(
@@ -282,6 +313,7 @@ class TelegramSender:
             raise PermanentSendError("telegram: not a chat id", code="chat_id",
                                      identity_status=IdentityStatus.UNREACHABLE) from None
         text, markup = render_telegram(message.body, message.choices, message.request_location)
+        sensitive(message.body, text)  # kept out of every log line from here on
         reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
         if markup and "inline_keyboard" in markup:
             reply_markup = InlineKeyboardMarkup.de_json(markup, self.bot)

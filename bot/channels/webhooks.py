@@ -12,11 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.sms import (
     EMPTY_TWIML,
+    clean_text,
     identity_status_for,
     normalise_number,
     redact,
     signature_valid,
     twilio_error_code,
+    twilio_sid,
 )
 from bot.channels.telegram import (
     SECRET_HEADER,
@@ -26,6 +28,7 @@ from bot.channels.telegram import (
     read_update,
     record_update,
 )
+from bot.logs import sensitive
 from handlers.textin import START_WORDS, bare_word
 from handlers.types import Inbound
 from storage.channels_q import advance_outbox, outbox_by_provider_id, set_identity_status
@@ -57,7 +60,12 @@ async def _signed_form(request: Request, runtime: ChannelRuntime) -> dict[str, s
     url = runtime.settings.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    form = await request.form()
+    try:
+        form = await request.form(max_files=0, max_fields=100)
+    except (HTTPException, ValueError, KeyError, AssertionError) as exc:
+        # Starlette's multipart parser answers odd bodies with these; Twilio never sends them.
+        logger.warning("refused %s: unreadable form (%s)", request.url.path, type(exc).__name__)
+        raise HTTPException(status_code=400, detail="unreadable form") from None
     params = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     if token is None or not signature_valid(
         auth_token=token.get_secret_value(), url=url, params=params,
@@ -65,7 +73,10 @@ async def _signed_form(request: Request, runtime: ChannelRuntime) -> dict[str, s
     ):
         logger.warning("refused %s: missing or wrong Twilio signature", request.url.path)
         raise HTTPException(status_code=403, detail="forbidden")
-    return params
+    # Checked as signed; then made safe to store (no NULs, nothing over-long).
+    clean = {clean_text(k, limit=100): clean_text(v) for k, v in params.items()}
+    sensitive(clean.get("From"), clean.get("To"), clean.get("Body"))
+    return clean
 
 
 def _twiml() -> Response:
@@ -77,8 +88,8 @@ async def sms_inbound(request: Request, background: BackgroundTasks) -> Response
     """Take one SMS from Twilio: answer with empty TwiML at once, send replies after."""
     runtime = _runtime(request)
     params = await _signed_form(request, runtime)
-    sid = params.get("MessageSid") or params.get("SmsSid")
-    sender = normalise_number(params.get("From", ""))
+    sid = twilio_sid(params.get("MessageSid") or params.get("SmsSid"))
+    sender = normalise_number(params.get("From", "")[:64])
     if not sid or not sender:
         logger.warning("sms webhook without MessageSid or a usable From (%s)",
                        redact(params.get("From")))
@@ -105,7 +116,7 @@ async def sms_status(request: Request) -> Response:
     """Move an outbox row forward from a Twilio status callback."""
     runtime = _runtime(request)
     params = await _signed_form(request, runtime)
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    sid = twilio_sid(params.get("MessageSid") or params.get("SmsSid")) or ""
     status = TWILIO_STATUS.get(params.get("MessageStatus", "").lower())
     code = twilio_error_code(params.get("ErrorCode"))
     if status is None or not sid:
@@ -133,18 +144,24 @@ async def telegram_webhook(request: Request, background: BackgroundTasks) -> Res
     tg_app = request.app.state.telegram_app
     secret = runtime.settings.telegram_webhook_secret
     given = request.headers.get(SECRET_HEADER, "")
-    if tg_app is None or secret is None or not hmac.compare_digest(
+    if secret is None or not hmac.compare_digest(
         given.encode(), secret.get_secret_value().encode()
     ):
         logger.warning("refused telegram webhook: missing or wrong secret token")
         raise HTTPException(status_code=403, detail="forbidden")
+    if tg_app is None:  # still connecting to the Bot API: Telegram will send it again
+        return Response("telegram not ready, retry", status_code=503, media_type="text/plain")
     try:
         data = json.loads(await request.body())
         update, inbound = read_update(data, tg_app.bot, now=runtime.clock())
-    except (json.JSONDecodeError, UnicodeDecodeError, NotAnUpdate) as exc:
+    except (ValueError, RecursionError, NotAnUpdate) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and numbers too long to read; RecursionError
+        # nesting deeper than the parser goes.
         logger.warning("refused telegram webhook: not a readable update (%s)",
                        type(exc).__name__)
         raise HTTPException(status_code=400, detail="not a Telegram update") from None
+    if inbound is not None:
+        sensitive(inbound.text, inbound.display_name, inbound.address)
     try:
         # Written down before we answer: once we say 200, Telegram never sends it again.
         result = await record_update(runtime, update, inbound)

@@ -17,6 +17,8 @@ from sqlmodel import select
 from bot.channels.inbox import ChannelRuntime, utc_now
 from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
+from bot.logs import LogScope
+from bot.web.limits import BodySizeLimit
 from bot.web.staff import install_staff_console
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
@@ -69,6 +71,10 @@ def create_app(
     app.state.clock = clock
     app.include_router(webhooks_router)
     install_staff_console(app, settings)
+    # Added last, so they run first: nothing reads a body over the limit, and every request
+    # (its background tasks too) has its own set of values the logs must not show.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(LogScope)
 
     @app.get("/healthz")
     async def healthz() -> Response:
