@@ -15,16 +15,20 @@ class ChannelTraits:
     address_is_phone: bool  # the address is the phone number a Champion enrolled
     answers_when_stopped: bool  # say "you are stopped" (SMS keeps quiet after STOP)
     other_channel: str  # how a LINK code names the channel to add
+    # Discreet wording unless the person chose otherwise: a lock-screen preview of a text
+    # we start never names recovery, drugs, prison or SMART.
+    discreet_default: bool = False
 
 
 SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=True,
-                    answers_when_stopped=False, other_channel="Telegram")
+                    answers_when_stopped=False, other_channel="Telegram", discreet_default=True)
 TELEGRAM = ChannelTraits(buttons=True, location=True, rich_text=True, address_is_phone=False,
                          answers_when_stopped=True, other_channel="a text message")
 # The staff simulator (bot.simulator): shown as the phone would show SMS or Telegram, but no
 # sender serves these channels, so nothing written to them reaches a provider.
 SIM_SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=False,
-                        answers_when_stopped=False, other_channel="Telegram")
+                        answers_when_stopped=False, other_channel="Telegram",
+                        discreet_default=True)
 SIM_TELEGRAM = TELEGRAM
 CHANNELS = {"sms": SMS, "telegram": TELEGRAM, "sim_sms": SIM_SMS, "sim_telegram": SIM_TELEGRAM}
 

@@ -29,6 +29,8 @@ class Channel(StrEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     CONSOLE = "console"
+    WHATSAPP = "whatsapp"  # through Twilio; address "+447..." (the "whatsapp:" prefix off)
+    VOICE = "voice"  # calls to the Twilio voice line; logged like messages, never recorded
     SIM_SMS = "sim_sms"  # the staff simulator, shown as SMS; no sender serves it
     SIM_TELEGRAM = "sim_telegram"  # the staff simulator, shown as Telegram
 
@@ -110,6 +112,13 @@ class Participant(ParticipantBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    language: str = Field(default="en", sa_type=AutoString(8))  # "en" or "cy" (Welsh)
+    # Discreet wording (no recovery, drugs, prison or SMART on the first line of what we
+    # start); None: the channel's default (on for SMS, see handlers.channels).
+    discreet: bool | None = None
+    # A WhatsApp message we start outside the 24-hour window with no template: "wait" for
+    # the person to write, or "sms" to send it by text instead.
+    whatsapp_fallback: str = Field(default="wait", sa_type=AutoString(8))
 
 
 class ParticipantPublic(ParticipantBase):
@@ -129,6 +138,8 @@ class ChannelIdentity(SQLModel, table=True):
     error_code: str | None = Field(default=None, sa_type=AutoString(40))
     linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When this address last wrote to us (WhatsApp's 24-hour free-text window runs from it).
+    last_inbound_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property
     def urn(self) -> str:
