@@ -211,7 +211,7 @@ async def _stop(engine: AsyncEngine, *, meeting_id: int, status: MeetingStatus, 
         for rec in await _subscribers(session, meeting_id):
             body = t(text, meeting=reminders.name_for(meeting, rec.channel),
                      alternative=_alternative_text(alternative, rec))
-            key = f"mstop:{meeting_id}:{rec.participant.id}:{reminders.stamp(now)}"
+            key = f"mstop:{meeting_id}:{rec.participant.id}:{status}:{reminders.stamp(now)}"
             notices.append(_notice(rec, meeting, body, key, now=now))
         spoiled = await _reminders_of(session, meeting_id)
         meeting.status, meeting.status_changed_at = status, now

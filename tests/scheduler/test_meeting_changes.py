@@ -141,6 +141,15 @@ async def test_suspending_tells_every_subscriber_once_with_the_nearest_alternati
                                  "Tue 3 Jun 6pm") for n in _notices(outbox))
 
 
+async def test_suspend_then_cancel_for_good_in_the_same_minute_tells_both(
+    engine: AsyncEngine,
+) -> None:
+    mid, _ = await _two_subscribers(engine)
+    paused = await mc.suspend(engine, meeting_id=mid, by=BY, now=NOW)
+    stopped = await mc.cancel_for_good(engine, meeting_id=mid, by=BY, now=NOW)
+    assert (paused.told, stopped.told) == (2, 2)
+
+
 async def test_cancel_for_good_with_no_alternative_still_says_how_to_find_one(
     engine: AsyncEngine,
 ) -> None:

@@ -59,6 +59,19 @@ VISITS: list[tuple[str, str | None, str, str | None]] = [
     ("change release date", "champion", "/staff/participants/1/release-date", None),
     ("mark as released", "champion", "/staff/participants/1/released", None),
     ("new link code", "champion", "/staff/participants/1", "Issue a new code"),
+    # The coordinators' console.
+    ("meetings", "admin", "/staff/meetings", None),
+    ("add a meeting", "admin", "/staff/meetings/new", None),
+    ("add a meeting, errors", "admin", "/staff/meetings/new", "Save meeting"),
+    ("a meeting", "admin", "/staff/meetings/1", None),
+    ("cancel one date", "admin", "/staff/meetings/1/cancel-date", None),
+    ("feeds", "coordinator", "/staff/feeds", None),
+    ("meeting reports", "coordinator", "/staff/reports/meetings", None),
+    ("broadcasts", "coordinator", "/staff/broadcasts", None),
+    ("new broadcast", "coordinator", "/staff/broadcasts/new", None),
+    ("regions", "admin", "/staff/regions", None),
+    ("simulator", "champion", "/staff/simulator", None),
+    ("link telegram", "coordinator", "/staff/telegram", None),
 ]
 
 pytestmark = pytest.mark.skipif(
