@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo test test-pg lint bench clean
+.PHONY: install run demo test test-pg lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,12 +42,16 @@ lint: install
 	$(BIN)/mypy
 
 # `make bench BENCHES=priority BENCH_ARGS=--json` runs one, ending in a JSON line.
-BENCHES ?= meeting_search broadcast scheduler priority door
+BENCHES ?= meeting_search broadcast scheduler priority door inbound
 bench: install
 	@set -e; for name in $(BENCHES); do \
 		echo "== python -m bench.$$name $(BENCH_ARGS)"; \
 		$(BIN)/python -m bench.$$name $(BENCH_ARGS); \
 	done
+
+# Inbound load with the worker, bulk in flight and provider faults; MINUTES=10 make soak.
+soak: install
+	$(BIN)/python -m bench.soak --minutes $${MINUTES:-1} --json
 
 clean:
 	rm -rf $(VENV) throughcare.db throughcare.db-wal throughcare.db-shm

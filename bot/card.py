@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import Settings
 from meeting_finder.search import find_nearest
 from storage.models import Meeting, Participant
+from storage.voice_q import grouped_phone_code
 
 MEETINGS_ON_CARD = 3
 MEETINGS_LOOKED_AT = 8  # a few spare, for meetings whose own text is not plain
@@ -72,6 +73,11 @@ class ReleaseCard:
     telegram_link: str | None  # None without a code or without TELEGRAM_BOT_USERNAME
     meetings: tuple[CardMeeting, ...]
     crisis: tuple[CrisisLine, ...] = CRISIS_LINES
+
+    @property
+    def phone_code(self) -> str | None:
+        """Return the digits-only code to key in when calling the voice line, grouped."""
+        return grouped_phone_code(self.code) if self.code else None
 
     def face_text(self) -> str:
         """Return every word printed on the card, for the plain-words check."""

@@ -124,6 +124,8 @@ def _top(pen: Pen, card: ReleaseCard) -> None:
         expires = card.code_expires
         pen.gap(GAP / 2)
         pen.line(f"Use it by {expires.day} {expires:%B %Y}", size=13)
+    if card.phone_code:
+        pen.line(f"To call instead, key: {card.phone_code}", size=12)
     if card.telegram_link:
         pen.y = min(pen.y, top - QR_SIZE - 14)  # below the QR code's caption
         pen.width += QR_SIZE + GAP

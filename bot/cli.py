@@ -35,6 +35,9 @@ def _register_subapps() -> None:
     from bot.cli_regions import app as regions_app
 
     app.add_typer(regions_app, name="regions", help="Regions by postcode or centre and radius.")
+    from bot.cli_keys import app as keys_app
+
+    app.add_typer(keys_app, name="keys", help="Data keys: make, rotate, seal.")
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import Settings
 from bot.consent import current_wording
 from bot.runtime import open_engine, prepare_database
+from handlers.texts import LANGUAGES
 from meeting_finder.errors import PlaceNotFound
 from meeting_finder.geocode import Place, resolve_place
 from storage.db import session_scope
@@ -65,6 +66,7 @@ class EnrolmentForm:
     consent_version: str | None = None  # the wording read with them; None: the current one
     staff_review_consent: bool = False  # staff may see that crisis numbers were sent
     sessions_inside: int = 0  # InsideOut or SMART sessions done in prison
+    language: str = "en"  # what every text to them is written in: "en" or "cy" (Cymraeg)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ def _required(field: str, value: str, limit: int) -> str:
     return cleaned
 
 
+def check_language(language: str) -> None:
+    """Refuse a language we have no texts in."""
+    if language not in LANGUAGES:
+        raise EnrolmentError("language", "must be English or Cymraeg")
+
+
 def check_channel(channel: str, phone: str | None, *, sms_needs_phone: bool) -> None:
     """Refuse an unknown channel, or SMS with no number when the number is asked for."""
     if channel not in CHANNELS:
@@ -196,6 +204,7 @@ async def check_enrolment(
                      ) if form.phone else None
     place = _collect(problems, lambda: check_place(form.postcode))
     _collect(problems, lambda: check_sessions(form.sessions_inside))
+    _collect(problems, lambda: check_language(form.language))
     version = _collect(problems, lambda: check_consent(form))
     if phone is not None:
         existing = await enrolled_by_phone(session, phone)
@@ -233,6 +242,8 @@ async def enrol_checked(
         sessions_inside=form.sessions_inside,
     )
     assert participant.id is not None
+    participant.language = form.language
+    session.add(participant)
     expires = link_code_expiry(release_date=form.release_date, now=now,
                                days_after_release=CODE_DAYS_AFTER_RELEASE)
     return IssuedCode(participant.id, ok.name, code, expires.date())

@@ -20,7 +20,8 @@ from bot.config import ConfigError, Settings
 from bot.runtime import open_engine, prepare_database, protect_secrets
 from bot.web import create_app
 from scheduler.errors import TransientSendError
-from scheduler.ratelimit import DEFAULT_LIMITS, RateLimiter
+from scheduler.ratelimit import DEFAULT_LIMITS, ChannelLimit, RateLimiter
+from scheduler.retention import RetentionPolicy
 from scheduler.sender import OutgoingMessage, Sender, SendResult
 from scheduler.service import DispatchLoop
 from scheduler.worker import build_scheduler
@@ -50,18 +51,27 @@ def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> Rate
         raise ConfigError("TWILIO_MPS: must be above 0 (messages per second)")
     limits = dict(DEFAULT_LIMITS)
     limits["sms"] = replace(DEFAULT_LIMITS["sms"], per_second=float(settings.twilio_mps))
+    # WhatsApp has its own budget at Twilio, apart from the SMS number's (WHATSAPP_MPS).
+    limits["whatsapp"] = ChannelLimit(per_second=float(settings.whatsapp_mps))
     if engine is not None and is_postgres(engine):
         return RateLimiter(limits=limits, store=DatabaseBudget(engine))
     return RateLimiter(limits=limits)
 
 
-def build_senders(settings: Settings, *, telegram_bot: Any = None) -> dict[str, Sender]:
+def build_senders(settings: Settings, *, telegram_bot: Any = None,
+                  engine: AsyncEngine | None = None) -> dict[str, Sender]:
     """Return a sender per channel: real ones where credentials exist, else the log sender."""
     senders: dict[str, Sender] = {"sms": LogSender("sms"), "telegram": LogSender("telegram")}
     if settings.twilio_enabled:
         from bot.channels.sms import TwilioSender
 
         senders["sms"] = TwilioSender.from_settings(settings)
+    if settings.whatsapp_enabled and engine is not None:
+        from bot.channels.whatsapp import WhatsAppSender
+
+        # The window and the fallback are read from the database at each send.
+        senders["whatsapp"] = WhatsAppSender.from_settings(settings, engine=engine,
+                                                           sms=senders["sms"])
     if telegram_bot is not None:
         senders["telegram"] = _telegram_sender(telegram_bot)
     for channel, sender in senders.items():
@@ -185,7 +195,7 @@ async def serve(
     protect_secrets(settings)
     engine = open_engine(settings)
     await prepare_database(engine)
-    senders = build_senders(settings)
+    senders = build_senders(settings, engine=engine)
     limiter = build_limiter(settings, engine)  # the worker and the fast path share it
     runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders, limiter=limiter)
     app: Any = None
@@ -219,7 +229,9 @@ async def serve(
             loop = DispatchLoop(engine, senders, limiter=limiter)
             await loop.start()
             stack.push_async_callback(loop.stop)
-            scheduler = build_scheduler(engine, senders, limiter=limiter, loop=loop)
+            scheduler = build_scheduler(
+                engine, senders, limiter=limiter, loop=loop,
+                retention=RetentionPolicy(body_days=settings.body_retention_days))
             scheduler.start()
             stack.callback(scheduler.shutdown, wait=False)
             logger.info("worker started")
@@ -262,9 +274,10 @@ async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -
             except TELEGRAM_START_ERRORS as exc:
                 logger.warning("telegram unreachable (%s); its messages wait for the next "
                                "cycle", type(exc).__name__)
-        senders = build_senders(settings, telegram_bot=bot)
+        senders = build_senders(settings, telegram_bot=bot, engine=engine)
         if settings.telegram_enabled and bot is None:
             senders["telegram"] = TelegramNotReady()
         stack.push_async_callback(_close_senders, senders)
         return await run_cycle(engine, senders, now=now, dry_run=dry_run,
-                               limiter=build_limiter(settings, engine))
+                               limiter=build_limiter(settings, engine),
+                               retention=RetentionPolicy(body_days=settings.body_retention_days))

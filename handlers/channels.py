@@ -18,19 +18,30 @@ class ChannelTraits:
     # Discreet wording unless the person chose otherwise: a lock-screen preview of a text
     # we start never names recovery, drugs, prison or SMART.
     discreet_default: bool = False
+    spoken: bool = False  # read out on a call (the voice line), not shown on a screen
 
 
 SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=True,
                     answers_when_stopped=False, other_channel="Telegram", discreet_default=True)
 TELEGRAM = ChannelTraits(buttons=True, location=True, rich_text=True, address_is_phone=False,
                          answers_when_stopped=True, other_channel="a text message")
+# WhatsApp through Twilio: the address is the phone number ("whatsapp:" off); plain API
+# messages have no buttons, so choices are numbered as on SMS, but any letter and any
+# length show as written. Discreet by default: its previews show on a lock screen too.
+WHATSAPP = ChannelTraits(buttons=False, location=False, rich_text=True, address_is_phone=True,
+                         answers_when_stopped=True, other_channel="Telegram or a text message",
+                         discreet_default=True)
 # The staff simulator (bot.simulator): shown as the phone would show SMS or Telegram, but no
 # sender serves these channels, so nothing written to them reaches a provider.
 SIM_SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=False,
                         answers_when_stopped=False, other_channel="Telegram",
                         discreet_default=True)
 SIM_TELEGRAM = TELEGRAM
-CHANNELS = {"sms": SMS, "telegram": TELEGRAM, "sim_sms": SIM_SMS, "sim_telegram": SIM_TELEGRAM}
+# The voice line (bot.channels.voice): keys pressed on a call; the address is the caller id.
+VOICE = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=True,
+                      answers_when_stopped=True, other_channel="a text message", spoken=True)
+CHANNELS = {"sms": SMS, "telegram": TELEGRAM, "whatsapp": WHATSAPP, "sim_sms": SIM_SMS,
+            "sim_telegram": SIM_TELEGRAM, "voice": VOICE}
 
 
 def traits(channel: str) -> ChannelTraits:

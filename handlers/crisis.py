@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from handlers.crisis_cy import detect_welsh_crisis
+
 # Text is normalised first: lower case, apostrophes dropped ("don't" -> "dont"), anything
 # that is not a letter or digit becomes a space, and runs of 3+ letters shrink ("dieeee").
 _SELF = r"(?:my ?se?l[fv]e?s?|myslef|mysef|mi ?self|me ?self|meself|my sel)"
@@ -196,10 +198,10 @@ def detect_crisis(text: str) -> str | None:
     """Return the crisis category a message suggests, or None."""
     low = normalise(text or "")
     if not low:
-        return None
+        return detect_welsh_crisis(text or "")
     for pattern in _BENIGN_RE:
         low = pattern.sub(" | ", low)
     for category, patterns in _COMPILED.items():
         if any(p.search(low) for p in patterns):
             return category
-    return None
+    return detect_welsh_crisis(text)  # read for everyone: people switch languages

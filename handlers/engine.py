@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import handlers.features  # noqa: F401  (registers every keyword and flow)
-from handlers import safety
+from handlers import safety, welsh
 from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.errors import BadInput
@@ -29,7 +29,7 @@ from handlers.textin import (
     is_start,
     is_stop,
 )
-from handlers.texts import t
+from handlers.texts import reading_as, t
 from handlers.types import EngineContext, Inbound, Reply
 from storage.models import (
     ChannelIdentity,
@@ -78,7 +78,8 @@ async def handle_inbound(
 
     where: dict[str, Any] = {}
     if identity is None or participant is None:
-        replies = await _unknown_sender(session, inbound, text, ctx)
+        with reading_as("cy" if welsh.looks_welsh(text) else "en"):
+            replies = await _unknown_sender(session, inbound, text, ctx)
         identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
         participant = await session.get(Participant, identity.participant_id) if identity else None
         if participant is not None and participant.id is not None:
@@ -87,7 +88,8 @@ async def handle_inbound(
     else:
         state = await load_state(session, participant.id or 0)
         conv = Conversation(session, ctx, inbound, participant, identity, state)
-        replies, aside = await _known_sender(conv, text)
+        with reading_as(participant.language):  # replies answer them: never discreet
+            replies, aside = await _known_sender(conv, text)
         where = {"at": conv.position, "aside": True} if aside else {"at": conv.position}
     result = HandleResult(replies=replies, participant_id=participant.id if participant else None)
     await _write_replies(session, inbound, provider_id, replies, result, ctx, where)
@@ -106,13 +108,16 @@ async def _unknown_sender(
     return replies
 
 
-async def _known_sender(conv: Conversation, text: str) -> tuple[list[Reply], bool]:
+async def _known_sender(conv: Conversation, raw: str) -> tuple[list[Reply], bool]:
     """Run the safety layer and consent, then the current flow or a keyword.
 
     Also say whether the replies are an aside: an answer to something else (HELP, WENT, a
     keyword) that left the person where they were in a flow, so numbers still answer it.
+    Welsh words are read as their English keywords first; crisis words are read as sent.
     """
-    first = await _before_flows(conv, text)
+    own_words = conv.state.flow != "menu" and takes_free_text(conv.state.flow, conv.state.step)
+    text = welsh.to_english(raw, own_words=own_words)
+    first = await _before_flows(conv, text, raw)
     if first is not None:
         return first, False
     if conv.state.flow != "menu" and conv.now - conv.state.updated_at > FLOW_IDLE_LIMIT:
@@ -124,12 +129,13 @@ async def _known_sender(conv: Conversation, text: str) -> tuple[list[Reply], boo
     return replies, aside
 
 
-async def _before_flows(conv: Conversation, text: str) -> list[Reply] | None:
-    """Answer what comes before any flow: crisis, STOP, START, consent, odd messages."""
+async def _before_flows(conv: Conversation, text: str, raw: str) -> list[Reply] | None:
+    """Answer what comes before any flow: crisis, STOP, START, language, consent, odd
+    messages. `raw` is the message as sent, `text` with Welsh keywords read as English."""
     p = conv.participant
     if p.status == ParticipantStatus.DELETED:
         return [Reply(t("welcome.unknown"))]
-    category = safety.check_crisis(text)
+    category = safety.check_crisis(raw)
     if category:
         await safety.record_crisis(conv, category)
         return safety.crisis_replies(category)
@@ -140,6 +146,8 @@ async def _before_flows(conv: Conversation, text: str) -> list[Reply] | None:
         return await _while_stopped(conv, text)
     if is_start(text):
         return _say_hello(conv)
+    if (language := welsh.language_asked(text)) is not None:
+        return _switch_language(conv, language)
     if p.consent_at is None:
         word = bare_word(text)
         if word == "HELP":
@@ -162,6 +170,21 @@ async def _while_stopped(conv: Conversation, text: str) -> list[Reply]:
     if word in HELP_WORDS:
         return [Reply(t("stop.help"))]
     return [Reply(t("stop.still_stopped"))] if traits(conv.channel).answers_when_stopped else []
+
+
+def _switch_language(conv: Conversation, language: str) -> list[Reply]:
+    """Write in `language` from now on, and say so in it; a flow under way carries on."""
+    p = conv.participant
+    p.language = language
+    p.updated_at = conv.now
+    conv.session.add(p)
+    with reading_as(language):
+        replies = [Reply(t("language.set"))]
+        if p.consent_at is None:
+            replies.append(consent_question())
+        elif conv.state.flow != "menu":
+            replies.append(Reply(t("help.in_flow")))
+        return replies
 
 
 def _say_hello(conv: Conversation) -> list[Reply]:

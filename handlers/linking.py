@@ -13,7 +13,7 @@ from handlers.conversation import Conversation
 from handlers.menu import menu_reply
 from handlers.proving import looks_like_proof, proves_identity
 from handlers.textin import plain_letters
-from handlers.texts import t
+from handlers.texts import reading_as, t
 from handlers.types import Choice, EngineContext, Inbound, Reply
 from storage.errors import LinkCodeError
 from storage.limits_q import sender_lock, serialise
@@ -173,11 +173,14 @@ async def _link_by_code(
 
 
 def _linked_replies(participant: Participant, channel: str) -> list[Reply]:
+    """Welcome a just-linked person in the language they enrolled with (their first message
+    may have been read as English)."""
     name = participant.display_name
-    replies = [Reply(t("welcome.linked", name=name if traits(channel).rich_text
-                       else plain_letters(name)))]
-    if participant.consent_at is None:
-        replies.append(consent_question())
+    with reading_as(participant.language):
+        replies = [Reply(t("welcome.linked", name=name if traits(channel).rich_text
+                           else plain_letters(name)))]
+        if participant.consent_at is None:
+            replies.append(consent_question())
     return replies
 
 

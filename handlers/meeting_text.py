@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.textin import plain_letters
-from handlers.texts import t
+from handlers.texts import current_reader, t
 from meeting_finder.offerable import is_join_link
 from meeting_finder.places import fold
 from meeting_finder.recurrence import next_occurrence
@@ -36,6 +36,31 @@ NAME_LIMITS: tuple[int | None, ...] = (None, None, 60, 60, 44, 30)
 PLACE_BARE = 3
 LEVELS = len(NAME_LIMITS)
 T = TypeVar("T")
+# Welsh dates and times, written the way Welsh public services and phones show them:
+# short day and month names (Maw 3 Meh; March stays "Mawrth", so it is never read as the
+# Tuesday "Maw"), and the clock with yb (y bore, before noon) and yh (yr hwyr, after noon),
+# as Welsh speakers write 7yh where English writes 7pm. English stays "Tue 3 Jun 7pm".
+_DAYS = {"en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+         "cy": ("Llun", "Maw", "Mer", "Iau", "Gwe", "Sad", "Sul")}
+_DAY_NAMES = {"en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                     "Sunday"),
+              "cy": ("dydd Llun", "dydd Mawrth", "dydd Mercher", "dydd Iau", "dydd Gwener",
+                     "dydd Sadwrn", "dydd Sul")}
+_MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                  "Nov", "Dec"),
+           "cy": ("Ion", "Chwef", "Mawrth", "Ebr", "Mai", "Meh", "Gorff", "Awst", "Medi",
+                  "Hyd", "Tach", "Rhag")}
+_RELATIVE = {"en": ("Today", "Tomorrow"), "cy": ("Heddiw", "Yfory")}
+_HALF_DAY = {"en": ("am", "pm"), "cy": ("yb", "yh")}
+
+
+def _lang() -> str:
+    return current_reader().language if current_reader().language in _DAYS else "en"
+
+
+def weekday_name(weekday: int) -> str:
+    """Return the reader's full name of a weekday (0 is Monday): "Monday", "dydd Llun"."""
+    return _DAY_NAMES[_lang()][weekday]
 
 
 def septets(text: str) -> int:
@@ -82,7 +107,7 @@ def clock(moment: datetime, zone: ZoneInfo) -> str:
     """Return e.g. "1:30pm" or "7pm" on the reader's clock."""
     local = moment.astimezone(zone)
     minute = "" if local.minute == 0 else f":{local.minute:02d}"
-    return f"{local.hour % 12 or 12}{minute}{'am' if local.hour < 12 else 'pm'}"
+    return f"{local.hour % 12 or 12}{minute}{_HALF_DAY[_lang()][local.hour >= 12]}"
 
 
 def zone_note(moments: Sequence[datetime], zone: ZoneInfo) -> str:
@@ -93,14 +118,20 @@ def zone_note(moments: Sequence[datetime], zone: ZoneInfo) -> str:
     return " " + t("meetings.uk_time" if uk else "meetings.your_time")
 
 
+def short_date(day: date) -> str:
+    """Return e.g. "19 Nov 2026" ("19 Tach 2026" for a Welsh reader)."""
+    return f"{day.day} {_MONTHS[_lang()][day.month - 1]} {day.year}"
+
+
 def day_word(moment: datetime, zone: ZoneInfo, now: datetime | None) -> str:
     """Return "Today", "Tomorrow" or e.g. "Tue 1 Dec" on the reader's calendar."""
-    local = moment.astimezone(zone)
+    local, lang = moment.astimezone(zone), _lang()
+    month = _MONTHS[lang][local.month - 1]
     if now is not None:
         ahead = (local.date() - now.astimezone(zone).date()).days
         if ahead in (0, 1):
-            return f"{('Today', 'Tomorrow')[ahead]} {local.day} {local:%b}"
-    return f"{local:%a} {local.day} {local:%b}"
+            return f"{_RELATIVE[lang][ahead]} {local.day} {month}"
+    return f"{_DAYS[lang][local.weekday()]} {local.day} {month}"
 
 
 def when(moment: datetime, zone: ZoneInfo, now: datetime | None = None) -> str:
@@ -112,7 +143,9 @@ def weekly(starts: Sequence[datetime], zone: ZoneInfo) -> str:
     """Return the days of a group that meets on several, e.g. "Mon & Wed 6:30pm"."""
     local = sorted((s.astimezone(zone) for s in starts), key=lambda s: s.weekday())
     times = {clock(s, zone) for s in local}
-    parts = [f"{s:%a}" if len(times) == 1 else f"{s:%a} {clock(s, zone)}" for s in local]
+    names = _DAYS[_lang()]
+    parts = [names[s.weekday()] if len(times) == 1 else f"{names[s.weekday()]} {clock(s, zone)}"
+             for s in local]
     days = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} & {parts[-1]}"
     same = f" {times.pop()}" if len(times) == 1 else ""
     return f"{days}{same}{zone_note(starts, zone)}"
@@ -144,7 +177,8 @@ def when_for(meetings: Sequence[Meeting], zone: ZoneInfo, now: datetime) -> str:
 
 def mid_sentence(text: str) -> str:
     """Lower-case a leading "Today" or "Tomorrow", for use after a word like "next"."""
-    return text[0].lower() + text[1:] if text.startswith(("Today", "Tomorrow")) else text
+    relative = tuple(word for words in _RELATIVE.values() for word in words)
+    return text[0].lower() + text[1:] if text.startswith(relative) else text
 
 
 def meeting_name(meeting: Meeting, *, plain: bool, level: int = 0) -> str:

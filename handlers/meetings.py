@@ -25,6 +25,7 @@ from handlers.meeting_text import (
     reader_zone,
     short_name,
     tidy,
+    weekday_name,
     when_for,
 )
 from handlers.menu import show_help  # imported first, so INFO n is ours and INFO alone HELP
@@ -165,7 +166,7 @@ def _header(search: dict[str, Any], conv: Conversation) -> str:
     if search.get("day_filter"):
         return t(f"meetings.header_{search['day_filter']}", place=place)
     if search.get("weekday") is not None:
-        return t("meetings.header_day", place=place, day=DAYS[search["weekday"]].title())
+        return t("meetings.header_day", place=place, day=weekday_name(search["weekday"]))
     return t("meetings.header", place=place)
 
 

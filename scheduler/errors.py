@@ -1,6 +1,8 @@
 """Sending errors, raised by channel senders and understood by the dispatcher.
 
 SendError
+ +-- SendLater             not now, and not a failure (a WhatsApp message waiting for its
+ |                         window): put back untried, due in `seconds`; no retry counted
  +-- TransientSendError    try again later (rate limit, provider outage); may carry retry_after;
  |                         `maybe_sent` when the request may have reached the provider (a timeout
  |                         after sending), so the dispatcher looks it up before sending it again
@@ -43,3 +45,11 @@ class PermanentSendError(SendError):
     ) -> None:
         super().__init__(reason, code=code)
         self.identity_status = identity_status
+
+
+class SendLater(SendError):
+    """Not sent and not failed: the channel cannot take it yet; look again in `seconds`."""
+
+    def __init__(self, reason: str, *, seconds: float, code: str | None = None) -> None:
+        super().__init__(reason, code=code)
+        self.seconds = seconds

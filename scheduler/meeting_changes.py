@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.meeting_text import when
+from handlers.readers import writing_to
 from handlers.texts import t
 from meeting_finder.recurrence import known_zone, meeting_zone, next_occurrence, occurrence_on
 from meeting_finder.search import MeetingHit, find_nearest, invalidate_index
@@ -154,8 +155,10 @@ async def cancel_date(engine: AsyncEngine, *, meeting_id: int, day: date, by: st
         notices = []
         for rec in await _subscribers(session, meeting_id):
             zone, name = zone_of(rec.participant), reminders.name_for(meeting, rec.channel)
-            body = t("reminder.meeting_cancelled", meeting=name,
-                     when=reminders.meeting_when(meeting, start, zone))
+            with writing_to(rec.participant, rec.channel):
+                body = t("reminder.meeting_cancelled", meeting=name,
+                         when=reminders.meeting_when(meeting, start, zone),
+                         **reminders.discreet_values(meeting, rec.channel))
             key = f"mchg:{meeting_id}:{rec.participant.id}:{reminders.stamp(start)}"
             notices.append(_notice(rec, meeting, body, key, now=now, not_after=start))
         logger.info("meeting %s: one date cancelled", meeting_id)
@@ -196,7 +199,8 @@ def _alternative_text(hit: MeetingHit | None, rec: Recipient) -> str:
     zone = zone_of(rec.participant)
     return t("reminder.nearest_other", meeting=reminders.name_for(hit.meeting, rec.channel),
              when=when(hit.next_start.astimezone(zone), zone),
-             where=reminders.where_for(hit.meeting, rec.channel))
+             where=reminders.where_for(hit.meeting, rec.channel),
+             **reminders.discreet_values(hit.meeting, rec.channel))
 
 
 async def _stop(engine: AsyncEngine, *, meeting_id: int, status: MeetingStatus, text: str,
@@ -209,8 +213,10 @@ async def _stop(engine: AsyncEngine, *, meeting_id: int, status: MeetingStatus, 
         alternative = await _alternative(session, meeting, now)
         notices = []
         for rec in await _subscribers(session, meeting_id):
-            body = t(text, meeting=reminders.name_for(meeting, rec.channel),
-                     alternative=_alternative_text(alternative, rec))
+            with writing_to(rec.participant, rec.channel):
+                body = t(text, meeting=reminders.name_for(meeting, rec.channel),
+                         alternative=_alternative_text(alternative, rec),
+                         **reminders.discreet_values(meeting, rec.channel))
             key = f"mstop:{meeting_id}:{rec.participant.id}:{status}:{reminders.stamp(now)}"
             notices.append(_notice(rec, meeting, body, key, now=now))
         spoiled = await _reminders_of(session, meeting_id)
@@ -254,8 +260,10 @@ async def resume(engine: AsyncEngine, *, meeting_id: int, by: str, now: datetime
             next_when = _next_when(meeting, rec, now)
             if next_when is None:
                 continue
-            body = t("reminder.meeting_resumed",
-                     meeting=reminders.name_for(meeting, rec.channel), when=next_when)
+            with writing_to(rec.participant, rec.channel):
+                body = t("reminder.meeting_resumed",
+                         meeting=reminders.name_for(meeting, rec.channel), when=next_when,
+                         **reminders.discreet_values(meeting, rec.channel))
             key = f"mres:{meeting_id}:{rec.participant.id}:{reminders.stamp(now)}"
             notices.append(_notice(rec, meeting, body, key, now=now))
         logger.info("meeting %s: resumed", meeting_id)
@@ -297,9 +305,11 @@ async def update_meeting(engine: AsyncEngine, *, meeting_id: int, values: dict[s
                 next_when = _next_when(meeting, rec, now)
                 if next_when is None:
                     continue
-                body = t("reminder.meeting_changed",
-                         meeting=reminders.name_for(meeting, rec.channel), when=next_when,
-                         where=reminders.where_for(meeting, rec.channel))
+                with writing_to(rec.participant, rec.channel):
+                    body = t("reminder.meeting_changed",
+                             meeting=reminders.name_for(meeting, rec.channel), when=next_when,
+                             where=reminders.where_for(meeting, rec.channel),
+                             **reminders.discreet_values(meeting, rec.channel))
                 key = f"mmove:{meeting_id}:{rec.participant.id}:{reminders.stamp(now)}"
                 plan.notices.append(_notice(rec, meeting, body, key, now=now))
         logger.info("meeting %s: edited (moved: %s)", meeting_id, bool(moved))

@@ -12,7 +12,7 @@ from typing import TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from scheduler.errors import PermanentSendError, TransientSendError
+from scheduler.errors import PermanentSendError, SendLater, TransientSendError
 from scheduler.passes import Pass
 from scheduler.sender import OutgoingMessage, SendResult
 from storage import outbox_q as q
@@ -70,7 +70,7 @@ async def _send(run: Pass, row: OutboundMessage) -> object:
     sender = run.senders[row.channel]
     try:
         result: object = await sender.send(message)
-    except PermanentSendError as exc:
+    except (PermanentSendError, SendLater) as exc:
         return exc
     except TransientSendError as exc:
         await _note_transient(run, row.channel, exc)
@@ -172,6 +172,11 @@ async def _record(
         run.stats.deferred += 1
         await q.release(session, row_id=row_id, token=run.token, now=now,
                         due_at=now + timedelta(seconds=float(outcome)))
+    elif isinstance(outcome, SendLater):
+        # Waiting is not failing: no attempt is counted and the channel is not paused.
+        run.stats.deferred += 1
+        await q.release(session, row_id=row_id, token=run.token, now=now, error=outcome.reason,
+                        due_at=now + timedelta(seconds=max(0.0, outcome.seconds)))
     elif isinstance(outcome, PermanentSendError):
         if outcome.identity_status:
             run.dead[(row.channel, row.address)] = outcome.identity_status

@@ -28,8 +28,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.channels import traits
 from handlers.meeting_text import clip_words, contact_of, tidy, when
-from handlers.texts import t
+from handlers.readers import writing_to
+from handlers.texts import current_reader, t
+from handlers.tools.discreet import telling
 from meeting_finder.search import find_nearest
 from scheduler import reminders
 from scheduler.quiet import zone_of
@@ -294,17 +297,18 @@ async def plan_release(session: AsyncSession, rec: Recipient, *, now: datetime, 
     # Release times are uncertain: once a Champion marks the person released, the sequence
     # starts from that moment (the welcome at once, the meeting suggestion two hours on).
     welcome_due = p.released_at or at_local(released, WELCOME_AT, zone)
-    items.append(("welcome", welcome_due, welcome_due + timedelta(days=1),
-                  t("sequence.welcome", name=name)))
     suggest_due = (p.released_at + SUGGEST_AFTER_RELEASE if p.released_at is not None
                    else at_local(released, SUGGEST_AT, zone))
-    if suggest_due + SUGGEST_WITHIN > now and suggest_due - now < timedelta(days=2):
-        body, until = await _suggestion(session, rec, due=suggest_due, now=now)
-        items.append(("suggest", suggest_due, until, body))
-    for day in CHECKIN_DAYS:
-        due = at_local(released + timedelta(days=day), CHECKIN_AT, zone)
-        items.append((f"checkin{day}", due, due + timedelta(hours=10),
-                      t(f"sequence.checkin_{day}", name=name)))
+    with writing_to(p, rec.channel):
+        items.append(("welcome", welcome_due, welcome_due + timedelta(days=1),
+                      t("sequence.welcome", name=name)))
+        if suggest_due + SUGGEST_WITHIN > now and suggest_due - now < timedelta(days=2):
+            body, until = await _suggestion(session, rec, due=suggest_due, now=now)
+            items.append(("suggest", suggest_due, until, body))
+        for day in CHECKIN_DAYS:
+            due = at_local(released + timedelta(days=day), CHECKIN_AT, zone)
+            items.append((f"checkin{day}", due, due + timedelta(hours=10),
+                          t(f"sequence.checkin_{day}", name=name)))
     for name, due, not_after, body in items:
         if not_after <= now:
             continue
@@ -342,12 +346,15 @@ async def _suggestion(session: AsyncSession, rec: Recipient, *, due: datetime, n
 
 def _suggest_text(rec: Recipient, meeting: Meeting, start: datetime, *, near: bool) -> str:
     """Return the release-day suggestion naming one meeting, with its contact if known."""
-    contact = contact_of(meeting, plain=rec.channel != "telegram")
+    contact = contact_of(meeting, plain=not traits(rec.channel).rich_text)
+    if current_reader().discreet and telling(contact):
+        contact = ""  # an address like info@smartrecovery.org.uk says what the text is about
     values = {
         "name": reminders.as_sent(rec.participant.display_name, rec.channel),
         "meeting": reminders.name_for(meeting, rec.channel),
         "when": when(start, zone_of(rec.participant)),
         "where": reminders.where_for(meeting, rec.channel, join=not near),
         "contact": t("sequence.contact", contact=clip_words(contact, 90)) if contact else "",
+        **reminders.discreet_values(meeting, rec.channel, join=not near),
     }
     return tidy(t("sequence.suggest" if near else "sequence.suggest_online", **values))

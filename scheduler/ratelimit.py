@@ -14,7 +14,6 @@ for the one send already on the wire, whatever bulk is queued, in this process o
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Protocol
@@ -23,6 +22,7 @@ from scheduler.clock import Clock, RealClock
 from storage.budget import Rate, gcra_wait
 from storage.models import Priority
 from storage.outbox_q import LANE_SPLIT
+from storage.participants import hash_address
 
 __all__ = ["DEFAULT_LIMITS", "BudgetStore", "ChannelLimit", "Level", "MemoryBudget", "Rate",
            "RateLimiter", "gcra_wait", "level_for"]
@@ -146,7 +146,7 @@ HOLD_GRACE = 0.25  # seconds a hold outlives its slot, for a late wake-up
 
 def chat_key(channel: str, address: str) -> str:
     """Return a budget key for one chat that does not hold the address itself."""
-    digest = hashlib.sha256(f"{channel}:{address}".encode()).hexdigest()[:20]
+    digest = hash_address(f"{channel}:{address}")[:20]  # keyed: never reversible to a number
     return f"{channel}:chat:{digest}"
 
 

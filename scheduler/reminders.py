@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -12,14 +13,17 @@ from handlers.channels import traits
 from handlers.meeting_text import (
     clip_words,
     clock,
+    day_word,
     meeting_place,
     short_name,
     tidy,
     zone_note,
 )
 from handlers.meeting_text import when as when_text
+from handlers.readers import writing_to
 from handlers.textin import plain_letters
-from handlers.texts import t
+from handlers.texts import current_reader, t
+from handlers.tools.discreet import telling
 from meeting_finder.offerable import is_join_link
 from meeting_finder.recurrence import local_start, meeting_zone, next_occurrence
 from scheduler.quiet import before_quiet, zone_of
@@ -51,6 +55,13 @@ MORNING_AT = time(8, 0)
 FOLLOWUP_AFTER_END = timedelta(hours=1)
 DEFAULT_LENGTH = timedelta(minutes=90)
 LINK_MAX = 120  # a longer join link is left out when there is a dial-in
+TOWN_MAX = 24  # a longer town or region is no short place name
+_DEMO = re.compile(r"\s*\(demo(?: address)?\)", re.IGNORECASE)
+_UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
+_COUNTRIES = frozenset({"uk", "united kingdom", "gb", "great britain", "england", "wales",
+                        "scotland", "northern ireland", "usa", "us", "united states",
+                        "canada", "ireland", "germany", "deutschland", "netherlands",
+                        "nederland", "south africa", "mexico", "australia", "new zealand"})
 
 
 def as_sent(text: str, channel: str) -> str:
@@ -117,6 +128,33 @@ def where_for(meeting: Meeting, channel: str, *, join: bool = False) -> str:
     return where if len(where) <= 60 else meeting_place(meeting, plain=plain, level=3)
 
 
+def town_of(meeting: Meeting) -> str:
+    """Return a short town for a discreet text: the last plain part of the address (not a
+    street, postcode, state or country), else the region, else the postcode; "" if none
+    is short and tells nothing."""
+    parts = [_UK_POSTCODE.sub("", _DEMO.sub("", p)).strip() for p in
+             (meeting.address or "").split(",")]
+    towns = [p for p in reversed(parts) if p and not any(c.isdigit() for c in p)
+             and p.lower() not in _COUNTRIES and not (len(p) == 2 and p.isupper())]
+    for candidate in [*towns, _DEMO.sub("", meeting.region or "").strip(),
+                      meeting.postcode or ""]:
+        if candidate and len(candidate) <= TOWN_MAX and not telling(candidate):
+            return " ".join(candidate.split())
+    return ""
+
+
+def discreet_values(meeting: Meeting, channel: str, *, join: bool = False) -> dict[str, str]:
+    """Return `town` ("Hanley", "online", "usual") and `place` (", Hanley", or how to join
+    when that tells nothing) for a discreet text about a meeting."""
+    if join or str(meeting.attendance) == "online":
+        town = t("reminder.online")
+        where = where_for(meeting, channel, join=True)
+        return {"town": town, "place": f", {town if telling(where) else where}"}
+    town = as_sent(town_of(meeting), channel)
+    return {"town": town or t("discreet_texts.place_unknown"),
+            "place": f", {town}" if town else ""}
+
+
 def name_for(meeting: Meeting, channel: str) -> str:
     """Return the meeting's name as a text to this channel shows it."""
     return short_name(meeting, plain=not traits(channel).rich_text)
@@ -160,9 +198,12 @@ async def plan_meetings(
                 if due < now - LATE_GRACE or due >= not_after:
                     continue
                 key = "meeting_day" if offset >= 1440 else "meeting_soon"
-                body = tidy(t(f"reminder.{key}", meeting=name_for(meeting, rec.channel),
-                              time=_meeting_time(meeting, start, zone),
-                              where=where_for(meeting, rec.channel)))
+                with writing_to(rec.participant, rec.channel):
+                    body = tidy(t(f"reminder.{key}", meeting=name_for(meeting, rec.channel),
+                                  time=_meeting_time(meeting, start, zone),
+                                  where=where_for(meeting, rec.channel),
+                                  day=day_word(start, zone, None).split(" ")[0],
+                                  **discreet_values(meeting, rec.channel)))
                 work.want(
                     dedupe_key=f"rem:{meeting.id}:{pid}:{stamp(start)}:{offset}",
                     due_at=due, channel=rec.channel, address=rec.address, body=body,
@@ -220,14 +261,17 @@ def _change_notice(rec: Recipient, meeting: Meeting, starts: list[datetime],
                    occurrence: datetime) -> dict[str, Any] | None:
     """Return the one text telling a person their meeting moved or is off, or None."""
     zone, name, mid = zone_of(rec.participant), name_for(meeting, rec.channel), meeting.id
-    if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
-        new = min(starts, key=lambda s: abs(s - occurrence))
-        body = t("reminder.meeting_moved", meeting=name, when=meeting_when(meeting, new, zone))
-    elif not starts:
-        body = t("reminder.meeting_cancelled", meeting=name,
-                 when=meeting_when(meeting, occurrence, zone))
-    else:
-        return None  # it runs, just not near that day: the new reminders say enough
+    with writing_to(rec.participant, rec.channel):
+        town = discreet_values(meeting, rec.channel)["town"]
+        if starts and any(abs(s - occurrence) < timedelta(days=4) for s in starts):
+            new = min(starts, key=lambda s: abs(s - occurrence))
+            body = t("reminder.meeting_moved", meeting=name, town=town,
+                     when=meeting_when(meeting, new, zone))
+        elif not starts:
+            body = t("reminder.meeting_cancelled", meeting=name, town=town,
+                     when=meeting_when(meeting, occurrence, zone))
+        else:
+            return None  # it runs, just not near that day: the new reminders say enough
     pid = rec.participant.id
     return {"channel": rec.channel, "address": rec.address, "body": body,
             "dedupe_key": f"mchg:{mid}:{pid}:{stamp(occurrence)}", "participant_id": pid,
@@ -286,11 +330,15 @@ def _plan_appointment(
 ) -> None:
     """Plan one appointment reminder."""
     zone = zone_of(rec.participant)
-    place = f", {clip_words(as_sent(appt.place, rec.channel), 60)}" if appt.place else ""
-    body = tidy(t("reminder.appointment_day" if name == "day"
-                  else "reminder.appointment_morning",
-                  what=t(f"reminder.what_{appt.kind}"), time=clock(appt.starts_at, zone),
-                  place=place))
+    with writing_to(rec.participant, rec.channel):
+        shown = appt.place or ""
+        if current_reader().discreet and telling(shown):
+            shown = ""  # "Stoke Probation Office" says what the appointment is
+        place = f", {clip_words(as_sent(shown, rec.channel), 60)}" if shown else ""
+        body = tidy(t("reminder.appointment_day" if name == "day"
+                      else "reminder.appointment_morning",
+                      what=t(f"reminder.what_{appt.kind}"), time=clock(appt.starts_at, zone),
+                      place=place))
     work.want(
         dedupe_key=key, due_at=due, channel=rec.channel, address=rec.address, body=body,
         participant_id=rec.participant.id, kind=MessageKind.REMINDER,
@@ -316,12 +364,15 @@ async def plan_followups(
             continue
         start = datetime.fromisoformat(occurrence)
         due = _meeting_end(meeting, start) + FOLLOWUP_AFTER_END
-        choices = [[t("followup.went_label"), "WENT"], [t("followup.missed_label"), "MISSED"],
-                   [t("followup.norun_label"), "NORUN"]]
+        with writing_to(rec.participant, rec.channel):
+            choices = [[t("followup.went_label"), "WENT"],
+                       [t("followup.missed_label"), "MISSED"],
+                       [t("followup.norun_label"), "NORUN"]]
+            body = t("followup.ask", meeting=name_for(meeting, rec.channel),
+                     **discreet_values(meeting, rec.channel))
         work.want(
             dedupe_key=f"fu:{meeting.id}:{rec.participant.id}:{stamp(start)}",
-            due_at=due, channel=rec.channel, address=rec.address,
-            body=t("followup.ask", meeting=name_for(meeting, rec.channel)),
+            due_at=due, channel=rec.channel, address=rec.address, body=body,
             participant_id=rec.participant.id,
             kind=MessageKind.FOLLOWUP, priority=Priority.SCHEDULED,
             not_after=start + timedelta(days=2), meeting_id=meeting.id, choices=choices,

@@ -15,10 +15,12 @@ from scheduler.dispatcher import DispatchPolicy, dispatch
 from scheduler.feed_refresh import refresh_all
 from scheduler.planning import plan
 from scheduler.ratelimit import RateLimiter
+from scheduler.retention import RetentionPolicy, run_retention
 from scheduler.sender import Sender
 from scheduler.service import DispatchLoop
 from storage.db import session_scope
 from storage.erasure import forget_unlinked_in_batches
+from storage.inbound_limits_q import forget_idle_senders
 from storage.limits_q import forget_locks
 from storage.scheduling import count_due
 from storage.simulator_q import purge_idle_simulated
@@ -38,12 +40,15 @@ async def run_cycle(
     dry_run: bool = False,
     limiter: RateLimiter | None = None,
     policy: DispatchPolicy | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> dict[str, Any]:
     """Plan, then send what is due as of `now`; dry_run plans in a rollback and sends nothing."""
     planned = await plan(engine, now=now, dry_run=dry_run)
     out: dict[str, Any] = {"now": now.isoformat(), "dry_run": dry_run, "planned": asdict(planned)}
     if not dry_run:
         out["forgotten"] = await housekeeping(engine, now=now)
+        out["retention"] = asdict(await run_retention(engine, senders, now=now,
+                                                      policy=retention))
     if dry_run:
         async with session_scope(engine) as session:
             out["due_now"] = await count_due(session, now=now)
@@ -55,9 +60,11 @@ async def run_cycle(
 
 async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
     """Forget what numbers that never linked sent us, after the retention period, locks
-    idle for an hour, and the staff simulator's throwaway people idle for an hour."""
+    and flood counters idle for an hour, and the staff simulator's throwaway people idle
+    for an hour."""
     async with session_scope(engine) as session:
         await forget_locks(session, before=now - timedelta(hours=1))
+        await forget_idle_senders(session, before=now - timedelta(hours=1))
         await purge_idle_simulated(session, now=now)
     return await forget_unlinked_in_batches(engine, now=now)
 
@@ -69,6 +76,7 @@ def build_scheduler(
     limiter: RateLimiter | None = None,
     policy: DispatchPolicy | None = None,
     loop: DispatchLoop | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> AsyncIOScheduler:
     """Create the scheduler with its periodic jobs (not started).
 
@@ -100,6 +108,14 @@ def build_scheduler(
     scheduler.add_job(planning, "interval", seconds=PLAN_SECONDS, id="plan",
                       max_instances=1, coalesce=True, misfire_grace_time=None,
                       next_run_time=datetime.now(UTC))
+
+    async def retain() -> None:
+        await run_retention(engine, senders, now=datetime.now(UTC), policy=retention)
+
+    # Old bodies blanked and delivered texts redacted at the provider (scheduler.retention);
+    # its own job, so a slow provider never holds up planning.
+    scheduler.add_job(retain, "interval", seconds=PLAN_SECONDS, id="retention",
+                      max_instances=1, coalesce=True, misfire_grace_time=None)
 
     async def feeds() -> None:
         await refresh_all(engine, now=datetime.now(UTC))

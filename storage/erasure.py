@@ -10,11 +10,17 @@ What stays, with no way back to the person: the participant row (status `deleted
 blank, release date cut to the month, prison and region kept), numbers in urge logs and
 check-ins, attendance records, crisis events (time and category only) and audit events.
 
+First of all the participant's data key is destroyed (see storage.crypto): every value
+sealed with it, in any copy of the database (the SQLite -wal file, PostgreSQL dead tuples,
+a backup), can no longer be read. Then what can be blanked is blanked.
+
 The confirmation: "your data is erased" must still reach the address that the erasure just
 removed. The conversation engine writes that reply to the outbox after the erasure, so it
 is the one row left holding the address and body, and only until it is sent (or fails or
 expires). The dispatcher calls `scrub_sent_rows` after each send to a deleted participant,
-and the worker may sweep with `scrub_deleted_rows`, which blank those last rows.
+and the worker may sweep with `scrub_deleted_rows`, which blank those last rows, and with
+them any message from that address that raced the confirming YES (written just before or
+just after the erasure committed).
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import ColumnElement, and_, event, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import crypto
 from storage.db import session_scope
 from storage.errors import NotFound
 from storage.models import (
@@ -45,9 +52,11 @@ from storage.models import (
     OutboundMessage,
     OutboxStatus,
     Participant,
+    ParticipantKey,
     ParticipantStatus,
     ToolEntry,
 )
+from storage.models.sealed import forget_owner
 from storage.outbox_q import cancel_pending_for
 from storage.participants import audit, hash_address
 
@@ -85,6 +94,7 @@ def _blank(row: OutboundMessage, now: datetime) -> None:
     row.choices = None
     row.meta = None
     row.error = None  # provider error text can quote the number
+    row.provider_id = None  # a Telegram message id begins with the chat id
     row.updated_at = now
 
 
@@ -133,6 +143,31 @@ async def _scrub_inbound(
     return int(result.rowcount or 0)
 
 
+async def _destroy_key(session: AsyncSession, p: Participant, now: datetime) -> None:
+    """Blank the participant row and delete their data key: what it sealed is unreadable."""
+    kid, pid = p.key_id, p.id or 0
+    p.display_name = ""
+    p.phone = None
+    p.release_postcode = None
+    p.release_lat = p.release_lon = None
+    p.release_date = date(p.release_date.year, p.release_date.month, 1)
+    p.staff_review_consent = False
+    p.released_at = None
+    p.reminder_offsets = []
+    p.status = ParticipantStatus.DELETED
+    p.deleted_at = p.updated_at = now
+    p.key_id = None
+    session.add(p)
+    await session.flush()  # from here on, rows of theirs are written as an erased person's
+    if kid is not None:
+        await session.exec(delete(ParticipantKey).where(col(ParticipantKey.id) == kid))
+        # Reads before the commit may open it again (the row is still there for them).
+        event.listen(session.sync_session, "after_commit", lambda _s: crypto.forget(kid),
+                     once=True)
+    crypto.forget(kid)
+    forget_owner(session.info, pid)
+
+
 async def erase_participant(
     session: AsyncSession, *, participant_id: int, now: datetime
 ) -> ErasureReport:
@@ -146,13 +181,14 @@ async def erase_participant(
     addresses = {(str(i.channel), i.address) for i in identities}
     if p.phone:
         addresses.add(("sms", p.phone))
+    entries = (await session.exec(  # read while they can still be opened: numbers stay
+        select(ToolEntry).where(ToolEntry.participant_id == participant_id))).all()
+    await _destroy_key(session, p, now)
     report.cancelled, report.outbound_scrubbed = await _scrub_outbox(
         session, participant_id, addresses, now)
     report.inbound_scrubbed = await _scrub_inbound(session, participant_id, identities,
                                                    addresses)
 
-    entries = (await session.exec(
-        select(ToolEntry).where(ToolEntry.participant_id == participant_id))).all()
     for entry in entries:
         entry.data = _numbers_only(entry.data)
         entry.updated_at = now
@@ -190,17 +226,6 @@ async def erase_participant(
     if state is not None:
         state.flow, state.step, state.data, state.updated_at = "menu", "", {}, now
         session.add(state)
-    p.display_name = ""
-    p.phone = None
-    p.release_postcode = None
-    p.release_lat = p.release_lon = None
-    p.release_date = date(p.release_date.year, p.release_date.month, 1)
-    p.staff_review_consent = False
-    p.released_at = None
-    p.reminder_offsets = []
-    p.status = ParticipantStatus.DELETED
-    p.deleted_at = p.updated_at = now
-    session.add(p)
     await audit(session, actor=f"participant:{participant_id}", action="erase", now=now,
                 participant_id=participant_id,
                 detail={"cancelled": report.cancelled, "deleted_rows": report.rows_deleted})
@@ -219,9 +244,18 @@ async def scrub_sent_rows(session: AsyncSession, participant_id: int) -> int:
         .where(col(OutboundMessage.status).not_in(_IN_FLIGHT))
         .where(or_(col(OutboundMessage.address) != "", col(OutboundMessage.body) != ""))
     )).all()
+    raced: list[ColumnElement[bool]] = [and_(
+        col(InboundMessage.participant_id) == participant_id,
+        col(InboundMessage.body).is_not(None))]
     for row in rows:
+        if row.address:  # what that address wrote until now: a message racing the YES
+            raced.append(col(InboundMessage.address_hash)
+                         == hash_address(f"{row.channel}:{row.address}"))
         _blank(row, p.deleted_at or row.updated_at)
         session.add(row)
+    if rows:
+        await session.exec(update(InboundMessage).where(or_(*raced))
+                           .values(body=None, address_hash=None))
     return len(rows)
 
 

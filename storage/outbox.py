@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
+from storage.models.sealed import seal_for
 from storage.notify import notify_outbox
 
 # Statuses of messages the person has (or is about to have) in front of them.
@@ -43,7 +44,7 @@ async def enqueue(
         "participant_id": participant_id,
         "channel": channel,
         "address": address,
-        "body": body,
+        "body": await seal_for(session, participant_id, body),
         "choices": choices,
         "request_location": request_location,
         "kind": str(kind),

@@ -24,6 +24,7 @@ from storage.models import (
     ParticipantStatus,
     Priority,
 )
+from storage.models.sealed import seal_for
 from storage.notify import notify_outbox
 
 OB = OutboundMessage
@@ -475,6 +476,8 @@ async def enqueue_many(
             "broadcast_id": None, "meta": None, "participant_id": None,
             "created_at": now, "updated_at": now}
     values = [{**base, "due_at": now, **r} for r in rows]
+    for row in values:  # each body under its participant's key
+        row["body"] = await seal_for(session, row["participant_id"], row["body"])
     insert = pg_insert if _is_pg(session) else sqlite_insert
     before = await count_rows(session)
     table: Any = OB.__table__  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.crypto import blind_index
 from storage.errors import LinkCodeError, NotFound
 from storage.models import (
     AftercarePlan,
@@ -27,6 +28,7 @@ from storage.models import (
     ParticipantStatus,
     Prison,
 )
+from storage.models.sealed import seal_for
 from storage.outbox_q import cancel_pending_for
 
 # No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
@@ -57,8 +59,12 @@ def hash_code(code: str) -> str:
 
 
 def hash_address(address: str) -> str:
-    """Hash an address for audit rows, so logs of failed links hold no phone numbers."""
-    return hashlib.sha256(address.encode()).hexdigest()[:16]
+    """Return the keyed blind index of an address (HMAC-SHA256 with BLIND_KEY, 16 hex).
+
+    For audit rows and inbound rows, so neither holds a phone number, and without the key
+    nobody can test a guess against it.
+    """
+    return blind_index(address)
 
 
 async def get_or_create_prison(session: AsyncSession, name: str) -> Prison:
@@ -317,9 +323,14 @@ async def record_inbound(
     participant_id: int | None = None,
     address: str | None = None,
 ) -> bool:
-    """Write an inbound message down once; say False when this provider id was seen before."""
+    """Write an inbound message down once; say False when this provider id was seen before.
+
+    The body is sealed with the sender's data key; from a participant erased a moment ago
+    (a message racing the confirming YES) it is not kept at all.
+    """
+    sealed = await seal_for(session, participant_id, body, drop_if_erased=True)
     values: dict[str, Any] = {
-        "channel": channel, "provider_id": provider_id, "body": body, "received_at": now,
+        "channel": channel, "provider_id": provider_id, "body": sealed, "received_at": now,
         "participant_id": participant_id,
         "address_hash": hash_address(f"{channel}:{address}") if address else None,
     }

@@ -32,6 +32,7 @@ from storage.models import (
     OutboundMessage,
     OutboxStatus,
     Participant,
+    ParticipantKey,
     ToolEntry,
 )
 from storage.participants import hash_address, issue_link_code
@@ -175,6 +176,8 @@ async def purge(session: AsyncSession, participant_id: int) -> bool:
     for model in _BY_PARTICIPANT:
         await session.exec(delete(model).where(
             col(model.participant_id) == participant_id))
+    if p.key_id:  # its data key goes too: nothing of it can be opened again
+        await session.exec(delete(ParticipantKey).where(col(ParticipantKey.id) == p.key_id))
     await session.exec(delete(Participant).where(
         col(Participant.id) == participant_id))
     session.expunge(p)

@@ -6,20 +6,30 @@ import asyncio
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from handlers.engine import HandleResult, handle_inbound
-from handlers.types import EngineContext, Inbound
+from handlers.safety import check_crisis
+from handlers.textin import MAX_LEN, clean, is_stop
+from handlers.texts import reading_as, t
+from handlers.types import EngineContext, Inbound, Reply
 from scheduler.dispatcher import DispatchStats, dispatch
 from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import is_lock_error, session_scope
+from storage.inbound_limits_q import address_key, count_inbound_since, hold_sender, pause_sender
+from storage.models import MessageKind, Participant, ParticipantStatus, Priority
+from storage.outbox import enqueue
+from storage.participants import find_identity, record_inbound
+from storage.whatsapp_q import note_inbound
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +71,15 @@ async def receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
         attempt += 1
         try:
             async with session_scope(runtime.engine) as session:
-                return await handle_inbound(session, inbound, runtime.context(now))
+                held = await hold_back(session, inbound, now)
+                if held is not None:
+                    return held
+                result = await handle_inbound(session, inbound, runtime.context(now))
+                if not result.duplicate:
+                    # WhatsApp's 24-hour window runs from here; rows waiting for it go now.
+                    await note_inbound(session, channel=inbound.channel,
+                                       address=inbound.address, now=now)
+                return result
         except DBAPIError as exc:
             pause = _backoff(attempt)
             if not is_lock_error(exc) or time.monotonic() + pause > deadline:
@@ -73,6 +91,60 @@ async def receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
 
 
 RECEIVE_RETRY_FOR = 20.0  # seconds an inbound message keeps trying a busy database
+# Flood limits: messages one sender may send in FLOOD_WINDOW and still be answered. Every
+# answer may be a paid text (an SMS-pumping attack is paid per reply), so a number that is
+# not linked to anyone gets fewer; a person mid-tool answers quickly, but not 3 a minute.
+FLOOD_WINDOW = timedelta(minutes=10)
+LINKED_PER_WINDOW = 30
+UNKNOWN_PER_WINDOW = 15
+
+
+async def hold_back(session: AsyncSession, inbound: Inbound, now: datetime
+                    ) -> HandleResult | None:
+    """Answer a sender over the flood limit: one calm text, then silence until the pause
+    ends; return None when the engine should answer as usual.
+
+    Crisis words are always answered, and STOP from a linked person not yet stopped always
+    stops. Every message is still recorded. Messages from one sender take turns, so the
+    count holds under concurrency; it counts what they sent, answered or not, so a steady
+    flood stays held until it stops for a window.
+    """
+    key = address_key(inbound.channel, inbound.address)
+    paused_until = await hold_sender(session, key, now=now)
+    identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
+    person = await session.get(Participant, identity.participant_id) if identity else None
+    if person is not None and person.status == ParticipantStatus.DELETED:
+        person = None  # as unknown as a stranger
+    limit = UNKNOWN_PER_WINDOW if person is None else LINKED_PER_WINDOW
+    if await count_inbound_since(session, key, since=now - FLOOD_WINDOW) < limit:
+        return None
+    text = clean(inbound.payload or inbound.text)
+    if check_crisis(text) or (person is not None and is_stop(text)
+                              and person.status != ParticipantStatus.STOPPED):
+        return None
+    provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
+    result = HandleResult(participant_id=person.id if person else None)
+    if not await record_inbound(session, channel=inbound.channel, provider_id=provider_id,
+                                body=text[:MAX_LEN] or None, now=now,
+                                participant_id=result.participant_id, address=inbound.address):
+        result.duplicate = True
+        return result
+    quiet = paused_until > now.timestamp()
+    logger.info("inbound %s message rate limited (%s)", inbound.channel,
+                "no answer" if quiet else "told once")
+    if not quiet:
+        await pause_sender(session, key, until=now + FLOOD_WINDOW)
+        with reading_as(person.language if person else None):
+            reply = Reply(t("limits.calm"))
+        out_key = f"reply:{inbound.channel}:{provider_id}:0"
+        await enqueue(session, channel=inbound.channel, address=inbound.address,
+                      body=reply.text, dedupe_key=out_key, now=now,
+                      participant_id=result.participant_id, kind=MessageKind.REPLY,
+                      priority=Priority.REPLY, not_after=now + timedelta(hours=1),
+                      meta={"seq": 0, "always": True})
+        result.replies.append(reply)
+        result.outbox_keys.append(out_key)
+    return result
 
 
 def _backoff(attempt: int) -> float:

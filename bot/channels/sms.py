@@ -201,6 +201,7 @@ class TwilioSender:
     messaging_service_sid: str | None = None
     channel: str = "sms"
     clock: Callable[[], datetime] = _utcnow
+    redacts_bodies: bool = False  # blank Twilio's copy once delivered (scheduler.retention)
 
     @classmethod
     def from_settings(
@@ -213,7 +214,8 @@ class TwilioSender:
                         settings.twilio_auth_token.get_secret_value(), http_client=http)
         return cls(client=client, status_callback=settings.public_base_url + STATUS_PATH,
                    from_number=settings.twilio_from_number,
-                   messaging_service_sid=settings.twilio_messaging_service_sid)
+                   messaging_service_sid=settings.twilio_messaging_service_sid,
+                   redacts_bodies=settings.twilio_redacts)
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Send one message; turn Twilio errors into ours."""
@@ -263,6 +265,20 @@ class TwilioSender:
                     redact(message.address), found.sid, len(matches))
         segments = _segments(found.num_segments, body)
         return SendResult(provider_id=found.sid, segments=segments)
+
+    async def redact(self, provider_id: str) -> bool:
+        """Blank Twilio's copy of a message's body; say False when Twilio has no such
+        message (already deleted)."""
+        try:
+            await self.client.messages(provider_id).update_async(body="")
+        except (_RetryLater, _Unreadable, httpx.TransportError) as exc:
+            raise _transient(exc, sending=False) from None
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return False
+            raise _translate(exc) from None
+        logger.info("sms %s redacted at twilio", provider_id)
+        return True
 
     async def aclose(self) -> None:
         """Close the HTTP client."""

@@ -1,4 +1,4 @@
-"""Provider webhooks: Twilio inbound SMS and status callbacks, Telegram updates."""
+"""Provider webhooks: Twilio inbound SMS and WhatsApp, status callbacks, Telegram updates."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.sms import (
     EMPTY_TWIML,
     clean_text,
     identity_status_for,
-    normalise_number,
     redact,
     signature_valid,
     twilio_error_code,
@@ -28,12 +28,13 @@ from bot.channels.telegram import (
     read_update,
     record_update,
 )
+from bot.channels.whatsapp import channel_of, inbound_address
 from bot.logs import sensitive
 from handlers.textin import START_WORDS, bare_word
 from handlers.types import Inbound
 from storage.channels_q import advance_outbox, outbox_by_provider_id, set_identity_status
 from storage.db import session_scope
-from storage.models import IdentityStatus, OutboxStatus
+from storage.models import IdentityStatus, OutboundMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -85,11 +86,12 @@ def _twiml() -> Response:
 
 @router.post("/sms/inbound")
 async def sms_inbound(request: Request, background: BackgroundTasks) -> Response:
-    """Take one SMS from Twilio: answer with empty TwiML at once, send replies after."""
+    """Take one SMS or WhatsApp message from Twilio: answer with empty TwiML, reply after."""
     runtime = _runtime(request)
     params = await _signed_form(request, runtime)
     sid = twilio_sid(params.get("MessageSid") or params.get("SmsSid"))
-    sender = normalise_number(params.get("From", "")[:64])
+    # "whatsapp:+447..." is the WhatsApp channel, its address the number without the prefix.
+    channel, sender = inbound_address(params.get("From", "")[:80])
     if not sid or not sender:
         logger.warning("sms webhook without MessageSid or a usable From (%s)",
                        redact(params.get("From")))
@@ -99,14 +101,14 @@ async def sms_inbound(request: Request, background: BackgroundTasks) -> Response
     if bare_word(body) in RESUME_WORDS:
         # Twilio lifts its own block when the person sends START; so do we.
         async with session_scope(runtime.engine) as session:
-            await set_identity_status(session, channel="sms", address=sender,
+            await set_identity_status(session, channel=channel, address=sender,
                                       status=IdentityStatus.ACTIVE, now=now,
                                       only_from=IdentityStatus.OPTED_OUT)
-    inbound = Inbound(channel="sms", address=sender, text=body, received_at=now,
+    inbound = Inbound(channel=channel, address=sender, text=body, received_at=now,
                       provider_id=sid)
     result = await receive(runtime, inbound)
     if result.duplicate:
-        logger.info("sms %s seen before; not handled again", sid)
+        logger.info("%s %s seen before; not handled again", channel, sid)
     background.add_task(send_replies, runtime, result.outbox_keys)
     return _twiml()
 
@@ -122,19 +124,29 @@ async def sms_status(request: Request) -> Response:
     if status is None or not sid:
         return Response(status_code=200)
     now = runtime.clock()
+    channel = channel_of(params.get("To"))
     async with session_scope(runtime.engine) as session:
-        row = await outbox_by_provider_id(session, channel="sms", provider_id=sid)
+        row = await _sent_row(session, channel, sid)
         if row is None:
-            logger.info("status for unknown sms %s ignored", sid)
+            logger.info("status for unknown %s %s ignored", channel, sid)
             return Response(status_code=200)
         # Only our fixed words: the status is one of TWILIO_STATUS, the code a number.
         error = f"twilio {code}: {params['MessageStatus'].lower()}" if code else None
         moved = await advance_outbox(session, row=row, status=status, now=now, error=error)
         consequence = identity_status_for(code)
         if moved and status == OutboxStatus.FAILED and consequence is not None:
-            await set_identity_status(session, channel="sms", address=row.address,
+            # The identity of the channel it went by (a WhatsApp row sent by SMS: the SMS one).
+            await set_identity_status(session, channel=channel, address=row.address,
                                       status=consequence, now=now, error_code=str(code))
     return Response(status_code=200)
+
+
+async def _sent_row(session: AsyncSession, channel: str, sid: str) -> OutboundMessage | None:
+    """Return the row Twilio sent as `sid`: by its channel, or a WhatsApp row sent by SMS."""
+    row = await outbox_by_provider_id(session, channel=channel, provider_id=sid)
+    if row is None and channel == "sms":
+        row = await outbox_by_provider_id(session, channel="whatsapp", provider_id=sid)
+    return row
 
 
 @router.post(WEBHOOK_PATH)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from handlers.conversation import Conversation
+from handlers.meeting_text import short_date
 from handlers.registry import flow, keyword
 from handlers.texts import t
 from handlers.tools.common import bare, telegram_only
@@ -23,7 +24,7 @@ async def show_data(conv: Conversation, args: str) -> list[Reply]:
     p = conv.participant
     counts = await data_counts(conv.session, p.id or 0)
     body = t("mydata.summary", name=conv.echo(p.display_name),
-             release=p.release_date.strftime("%d %b %Y").lstrip("0"),
+             release=short_date(p.release_date),
              area=conv.echo(p.release_postcode or t("mydata.no_area")),
              messages=_count("messages", counts["messages_in"] + counts["messages_out"]),
              urges=_count("urges", counts["urges"]),

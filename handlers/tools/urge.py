@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.conversation import Conversation
+from handlers.readers import writing_to
 from handlers.registry import flow, keyword, menu_item
 from handlers.texts import t
 from handlers.tools.common import ask_rating, bare, is_skip, parse_rating, rating_choices, short
@@ -111,9 +112,11 @@ async def _start_surfing(conv: Conversation) -> list[Reply]:
     pid = conv.participant.id or 0
     key = f"urge-followup:{pid}:{conv.data.get('run')}"
     due = conv.now + FOLLOW_UP
+    with writing_to(conv.participant, conv.channel):  # it lands unasked: discreet if chosen
+        body = t("urge.followup")
     await enqueue(
         conv.session, channel=conv.channel, address=conv.inbound.address,
-        body=t("urge.followup"), dedupe_key=key, now=conv.now, participant_id=pid,
+        body=body, dedupe_key=key, now=conv.now, participant_id=pid,
         kind=MessageKind.FOLLOWUP, priority=Priority.REPLY, due_at=due,
         not_after=due + FOLLOW_UP_GRACE,
         choices=[[c.label, c.payload] for c in rating_choices(conv)] or None,

@@ -30,6 +30,7 @@ from storage.models.people import (
     Participant,
     ParticipantBase,
     ParticipantCreate,
+    ParticipantKey,
     ParticipantPublic,
     ParticipantStatus,
     Prison,
@@ -40,6 +41,9 @@ from storage.models.plans import AftercarePlan, Appointment, AppointmentKind, Ke
 from storage.models.regions import Region
 from storage.models.tools import CheckIn, CrisisEvent, ToolEntry, ToolKind
 
+# Registers the listeners that seal each row with its participant's key (after the tables).
+from storage.models import sealed as _sealed  # noqa: E402, F401  isort: skip
+
 __all__ = [
     "Access", "AftercarePlan", "Appointment", "AppointmentKind", "Attendance",
     "AttendanceOutcome", "AttendanceRecord", "AuditEvent", "Broadcast", "Channel",
@@ -47,7 +51,8 @@ __all__ = [
     "IdentityStatus",
     "InboundMessage", "JSONText", "KeyContact", "LinkCode", "Meeting", "MeetingStatus",
     "MeetingSubscription", "MessageKind", "OutboundMessage", "OutboxStatus", "Participant",
-    "ParticipantBase", "ParticipantCreate", "ParticipantPublic", "ParticipantStatus",
+    "ParticipantBase", "ParticipantCreate", "ParticipantKey", "ParticipantPublic",
+    "ParticipantStatus",
     "Prison", "Priority", "RateBucket", "Region", "StaffRole", "StaffUser", "ToolEntry",
     "ToolKind", "UTCDateTime",
     "utcnow",

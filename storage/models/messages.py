@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Float, Index, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
+from storage.crypto import SealedAddress, SealedJSON, SealedText
 from storage.models.common import JSONText, UTCDateTime, utcnow
 
 
@@ -50,7 +51,7 @@ class InboundMessage(SQLModel, table=True):
     participant_id: int | None = Field(default=None, index=True)
     # Hash of "channel:address", so DELETE also finds what was sent before linking.
     address_hash: str | None = Field(default=None, sa_type=AutoString(16), index=True)
-    body: str | None = Field(default=None, sa_type=Text)  # erased on DELETE
+    body: str | None = Field(default=None, sa_type=SealedText)  # sealed; erased on DELETE
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -64,8 +65,8 @@ class OutboundMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int | None = Field(default=None, index=True)
     channel: str = Field(sa_type=AutoString(20))
-    address: str = Field(sa_type=AutoString(64))
-    body: str = Field(sa_type=Text)
+    address: str = Field(sa_type=SealedAddress)
+    body: str = Field(sa_type=SealedText(erased=""))
     choices: list[list[str]] | None = Field(default=None, sa_type=JSONText)  # [[label, payload]]
     request_location: bool = False
     kind: MessageKind = Field(default=MessageKind.REPLY, sa_type=AutoString(20))
@@ -95,7 +96,7 @@ class ConversationState(SQLModel, table=True):
     participant_id: int = Field(primary_key=True, foreign_key="participant.id")
     flow: str = Field(default="menu", sa_type=AutoString(40))
     step: str = Field(default="", sa_type=AutoString(40))
-    data: dict[str, Any] | None = Field(default_factory=dict, sa_type=JSONText)
+    data: dict[str, Any] | None = Field(default_factory=dict, sa_type=SealedJSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

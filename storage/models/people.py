@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
+from storage.crypto import SealedAddress, SealedText
 from storage.models.common import JSONText, UTCDateTime, utcnow
 
 
@@ -70,10 +71,12 @@ class StaffUser(SQLModel, table=True):
 
 
 class ParticipantBase(SQLModel):
-    display_name: str = Field(sa_type=AutoString(100))  # the name they want to be called
+    # The name they want to be called (sealed with their data key).
+    display_name: str = Field(sa_type=SealedText(erased=""))
     release_date: date
     release_postcode: str | None = Field(default=None, sa_type=AutoString(10))
-    phone: str | None = Field(default=None, sa_type=AutoString(20), index=True)  # E.164
+    # E.164, sealed deterministically (see storage.crypto), so it can still be looked up.
+    phone: str | None = Field(default=None, sa_type=SealedAddress, index=True)
     preferred_channel: Channel = Field(default=Channel.SMS, sa_type=AutoString(20))
 
 
@@ -119,6 +122,8 @@ class Participant(ParticipantBase, table=True):
     # A WhatsApp message we start outside the 24-hour window with no template: "wait" for
     # the person to write, or "sms" to send it by text instead.
     whatsapp_fallback: str = Field(default="wait", sa_type=AutoString(8))
+    # Their data key (ParticipantKey.id); None once erased: what it sealed is unreadable.
+    key_id: str | None = Field(default=None, sa_type=AutoString(32))
 
 
 class ParticipantPublic(ParticipantBase):
@@ -133,7 +138,7 @@ class ChannelIdentity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int = Field(foreign_key="participant.id", index=True)
     channel: Channel = Field(sa_type=AutoString(20))
-    address: str = Field(sa_type=AutoString(64))  # E.164 number or Telegram chat id
+    address: str = Field(sa_type=SealedAddress)  # E.164 number or Telegram chat id, sealed
     status: IdentityStatus = Field(default=IdentityStatus.ACTIVE, sa_type=AutoString(20))
     error_code: str | None = Field(default=None, sa_type=AutoString(40))
     linked_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -146,6 +151,14 @@ class ChannelIdentity(SQLModel, table=True):
         """Return the URN-like address, e.g. `tel:+447700900123` or `telegram:123`."""
         scheme = "tel" if self.channel == Channel.SMS else str(self.channel)
         return f"{scheme}:{self.address}"
+
+
+class ParticipantKey(SQLModel, table=True):
+    """A participant's data key, wrapped by the master key; DELETE deletes it."""
+
+    id: str = Field(primary_key=True, sa_type=AutoString(32))  # random; values name it
+    wrapped: str = Field(sa_type=AutoString(120))  # "<master id>:<base64 nonce+key+tag>"
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class LinkCode(SQLModel, table=True):

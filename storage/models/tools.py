@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlmodel import AutoString, Field, SQLModel
 
-from storage.models.common import JSONText, UTCDateTime, utcnow
+from storage.crypto import SealedJSON, SealedText
+from storage.models.common import UTCDateTime, utcnow
 
 
 class ToolKind(StrEnum):
@@ -20,7 +21,7 @@ class ToolEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     participant_id: int | None = Field(default=None, foreign_key="participant.id", index=True)
     kind: ToolKind = Field(sa_type=AutoString(20))
-    data: dict[str, Any] | None = Field(default_factory=dict, sa_type=JSONText)
+    data: dict[str, Any] | None = Field(default_factory=dict, sa_type=SealedJSON)  # sealed
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -31,7 +32,7 @@ class CheckIn(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     mood: int | None = None  # 0-10
     craving: int | None = None  # 0-10
-    note: str | None = Field(default=None, sa_type=AutoString(500))
+    note: str | None = Field(default=None, sa_type=SealedText)  # what they typed, sealed
 
 
 class CrisisEvent(SQLModel, table=True):

@@ -22,13 +22,16 @@ from bot.enrol import (
     new_code,
 )
 from handlers.texts import t
+from storage.crypto import development_secrets
 from storage.db import session_scope
 from storage.models import AuditEvent, Participant, ParticipantStatus
 from tests.core.conftest import NOW, PHONE, Enrolled, Say
 
 TODAY = date(2026, 11, 26)
 MOBILE = "07400 123456"  # a real-shaped UK mobile (not the drama range)
-PRODUCTION = {"LOCAL_MODE": "false", "SECRET_KEY": "a-real-secret-for-this-test-only"}
+DATA, BLIND = development_secrets()  # loading settings sets the process's keys: keep these
+PRODUCTION = {"LOCAL_MODE": "false", "SECRET_KEY": "a-real-secret-for-this-test-only",
+              "DATA_KEY": DATA, "BLIND_KEY": BLIND}
 
 
 def london_today() -> date:

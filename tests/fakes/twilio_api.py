@@ -1,7 +1,9 @@
 """A fake Twilio REST API: Messages.json (create and list) with real-shaped JSON, errors,
 status callbacks, slow and unreadable answers.
 
-It also plays the phone network: `text_from()` posts an inbound SMS to our webhook and
+WhatsApp goes through the same resource (`whatsapp:` addresses, a body or a ContentSid with
+ContentVariables, recorded on the message). It also plays the phone network: `text_from()`
+and `whatsapp_from()` post an inbound SMS or WhatsApp message to our webhook and
 `report()` posts a status callback, both signed with the twilio library's RequestValidator,
 exactly as Twilio signs them.
 """
@@ -34,14 +36,20 @@ ERRORS = {
     20003: (401, "Authenticate"),
     20429: (429, "Too Many Requests"),
     20500: (500, "Internal Server Error"),
+    20404: (404, "The requested resource {path} was not found"),
     21211: (400, "The 'To' number {to} is not a valid phone number."),
     21610: (400, "Attempt to send to unsubscribed recipient"),
     21614: (400, "'To' number is not a valid mobile number"),
+    21619: (400, "A text message body or media urls must be specified."),
+    21910: (400, "Invalid From and To pair. From and To should be of the same channel"),
+    63003: (400, "Channel could not find To address"),
+    30400: (400, "Parameters are not valid"),
 }
 _GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMN"
            "OPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
 _GSM_ESCAPED = set("^{}\\[~]|€\f")  # sent as ESC and a character: two septets
-_PRIVATE = {"n", "status_callback"}  # what the fake keeps that Twilio does not show
+_PRIVATE = {"n", "status_callback", "content_sid", "content_variables"}  # not shown by Twilio
+WHATSAPP = "whatsapp:"
 
 
 def _sid(prefix: str) -> str:
@@ -92,7 +100,11 @@ class FakeTwilio:
     auto_deliver: float | None = None  # report "delivered" this many seconds after a send
     answer_delay: float = 0  # a create is recorded at once but answered this much later
     malformed_next: int = 0  # the next creates are recorded but answered 201 with broken JSON
+    whatsapp_number: str = "+447700900002"  # our WhatsApp sender, as the person sees it
+    contents: dict[str, str] = field(default_factory=dict)  # ContentSid -> "Hi {{1}}" texts
     now: Callable[[], datetime] = _now  # Twilio's clock, for date_created
+    redactions: list[str] = field(default_factory=list)  # sids whose body we were told to blank
+    redact_failures: list[int] = field(default_factory=list)  # error codes for the next ones
     _counter: Any = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -100,8 +112,10 @@ class FakeTwilio:
     def routes(self) -> list[Route]:
         """Return the routes of the Messages resource."""
         path = f"/{API_VERSION}/Accounts/{{account}}/Messages.json"
+        one = f"/{API_VERSION}/Accounts/{{account}}/Messages/{{sid}}.json"
         return [Route(path, self._create, methods=["POST"]),
-                Route(path, self._list, methods=["GET"])]
+                Route(path, self._list, methods=["GET"]),
+                Route(one, self._redact, methods=["POST"])]
 
     @property
     def app(self) -> Starlette:
@@ -142,8 +156,14 @@ class FakeTwilio:
             code, headers = self.failures.pop(0)
             return self._error(code, headers, to=form.get("To", ""))
         to = form.get("To", "")
-        if to in self.invalid_numbers or not to.startswith("+"):
+        number = to.removeprefix(WHATSAPP)
+        sender = form.get("From")
+        if sender is not None and to.startswith(WHATSAPP) != sender.startswith(WHATSAPP):
+            return self._error(21910, to=to)  # a WhatsApp message needs both ends on it
+        if number in self.invalid_numbers or not number.startswith("+"):
             return self._error(21211, to=to)
+        if to.startswith(WHATSAPP) and bool(form.get("Body")) == bool(form.get("ContentSid")):
+            return self._error(21619)  # exactly one of Body and ContentSid
         if to in self.landlines:
             return self._error(21614)
         if to in self.opted_out:
@@ -163,8 +183,14 @@ class FakeTwilio:
                                           f"Messages/{sid}/Media.json"},
             "to": to, "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+        if form.get("ContentSid"):  # Twilio fills the approved template in
+            variables = json.loads(form.get("ContentVariables") or "{}")
+            message["body"] = self.render_content(form["ContentSid"], variables)
+            message["num_segments"] = "1"
         self.messages.append({**message, "n": next(self._counter),
-                              "status_callback": form.get("StatusCallback")})
+                              "status_callback": form.get("StatusCallback"),
+                              "content_sid": form.get("ContentSid"),
+                              "content_variables": form.get("ContentVariables")})
         if self.auto_deliver is not None and form.get("StatusCallback"):
             task = asyncio.create_task(self._deliver_later(sid, self.auto_deliver))
             self._tasks.add(task)
@@ -176,6 +202,25 @@ class FakeTwilio:
             return Response(json.dumps(message)[:40], status_code=201,
                             media_type="application/json")  # cut off mid-answer
         return JSONResponse(message, status_code=201)
+
+    async def _redact(self, request: Request) -> Response:
+        """Update one Message: Twilio only takes an empty Body there (redaction)."""
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        if not self._authorised(request):
+            return self._error(20003)
+        if self.redact_failures:
+            return self._error(self.redact_failures.pop(0), path=request.url.path)
+        sid = request.path_params["sid"]
+        message = next((m for m in self.messages if m["sid"] == sid), None)
+        if message is None:
+            return self._error(20404, path=request.url.path)
+        if form.get("Body") != "" or "Status" in form:
+            return self._error(30400)
+        message["body"] = ""
+        message["date_updated"] = format_datetime(self.now().astimezone(UTC)).replace(
+            "-0000", "+0000")
+        self.redactions.append(sid)
+        return JSONResponse({k: v for k, v in message.items() if k not in _PRIVATE})
 
     async def _list(self, request: Request) -> JSONResponse:
         query = request.query_params
@@ -243,6 +288,26 @@ class FakeTwilio:
             "AccountSid": self.account_sid, "From": number, "ApiVersion": API_VERSION,
         }
         return await self._post_signed(self.webhook_url, params)
+
+    async def whatsapp_from(self, number: str, body: str, *, sid: str | None = None
+                            ) -> httpx.Response:
+        """Deliver a WhatsApp message from a phone to our webhook, as Twilio would."""
+        sid = sid or _sid("SM")
+        params = {
+            "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": "Sam", "MessageType": "text",
+            "SmsSid": sid, "WaId": number.lstrip("+"), "SmsStatus": "received", "Body": body,
+            "To": WHATSAPP + self.whatsapp_number, "NumSegments": "1", "ReferralNumMedia": "0",
+            "MessageSid": sid, "AccountSid": self.account_sid, "From": WHATSAPP + number,
+            "ApiVersion": API_VERSION,
+        }
+        return await self._post_signed(self.webhook_url, params)
+
+    def render_content(self, content_sid: str, variables: dict[str, str]) -> str:
+        """Return an approved template as the phone shows it, its {{n}} filled in."""
+        text = self.contents.get(content_sid, f"[{content_sid}]")
+        for n, value in variables.items():
+            text = text.replace("{{" + str(n) + "}}", str(value))
+        return text
 
     async def _deliver_later(self, sid: str, seconds: float) -> None:
         await asyncio.sleep(seconds)

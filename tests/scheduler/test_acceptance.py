@@ -45,7 +45,7 @@ async def test_meeting_reminders_fire_at_local_time_across_dst(
 ) -> None:
     day = datetime.fromisoformat(meeting_day).date()
     mid = await _meeting_on(engine, weekday=day.weekday(), at=time(19, 0))
-    pid = await add_person(engine)
+    pid = await add_person(engine, discreet=False)
     async with session_scope(engine) as session:
         await subscribe(session, participant_id=pid, meeting_id=mid,
                         now=datetime(2025, 1, 1, tzinfo=UTC))

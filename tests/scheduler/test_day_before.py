@@ -52,7 +52,7 @@ async def _sweep(
 async def test_day_before_reminder_for_a_9pm_meeting_never_lands_on_the_day(
     engine: AsyncEngine, worker_back_at: time | None
 ) -> None:
-    pid = await add_person(engine)
+    pid = await add_person(engine, discreet=False)
     await _nine_pm_meeting(engine, pid)
     await plan(engine, now=datetime(2025, 6, 1, 12, tzinfo=UTC))
     day_before = next(r for r in await rows(engine) if (r.meta or {}).get("offset") == 1440)

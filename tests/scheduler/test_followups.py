@@ -41,6 +41,7 @@ async def say(engine: AsyncEngine, text: str, now: datetime) -> list[str]:
 
 async def _asked(engine: AsyncEngine, **person: object) -> tuple[int, datetime]:
     """Subscribe a person to a meeting, remind them, and send "did you make it?"."""
+    person = {"discreet": False, **person}  # "did you make it?" names the meeting
     pid = await add_person(engine, release=date(2025, 1, 1), **person)  # type: ignore[arg-type]
     async with session_scope(engine) as session:
         m = Meeting(timezone="Europe/London",

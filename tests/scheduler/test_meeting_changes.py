@@ -43,7 +43,7 @@ async def _subscribe(engine: AsyncEngine, pid: int, mid: int) -> None:
 
 async def _two_subscribers(engine: AsyncEngine) -> tuple[int, list[int]]:
     mid = await _meeting(engine)
-    people = [await add_person(engine, name=n, phone=f"+44770090000{i}")
+    people = [await add_person(engine, name=n, phone=f"+44770090000{i}", discreet=False)
               for i, n in enumerate(("Sam", "Alex"), start=1)]
     for pid in people:
         await _subscribe(engine, pid, mid)

@@ -45,6 +45,7 @@ async def test_chat_and_reminder_show_a_los_angeles_meeting_in_uk_time(
         _p, code = await enrol(session, prison_name="HMP Test", display_name="Sam",
                                release_date=date(2026, 11, 20), release_postcode="ST3 2QH",
                                now=NOW - timedelta(days=12), phone=PHONE)
+        _p.discreet = False  # the reminder below names the meeting
     settings = load_settings(database_url=db_url)
     await run_chat(settings, channel="sms", address=PHONE, lines=[code, "YES", "ONLINE"],
                    now=NOW)
@@ -76,7 +77,8 @@ async def test_release_day_suggestion_is_near_and_before_the_meeting(
 ) -> None:
     async with session_scope(engine) as session:
         await load_demo_meetings(session, now=NOW)
-    await add_person(engine, release=RELEASE, release_lat=STOKE[0], release_lon=STOKE[1])
+    await add_person(engine, release=RELEASE, release_lat=STOKE[0], release_lon=STOKE[1],
+                     discreet=False)  # the suggestion names the meeting
     await plan(engine, now=NOW - timedelta(days=1))
     row = await _suggestion(engine)
     assert row.body.startswith("Hi Sam. A meeting near you soon: Stoke-on-Trent Wednesday "
@@ -96,7 +98,8 @@ async def test_a_suggestion_replanned_late_names_a_meeting_still_ahead(
 ) -> None:
     async with session_scope(engine) as session:
         await load_demo_meetings(session, now=NOW)
-    await add_person(engine, release=RELEASE, release_lat=STOKE[0], release_lon=STOKE[1])
+    await add_person(engine, release=RELEASE, release_lat=STOKE[0], release_lon=STOKE[1],
+                     discreet=False)  # the suggestion names the meeting
     await plan(engine, now=NOW - timedelta(days=1))
     late = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
     await plan(engine, now=late)  # the worker is back: planning runs before sending
@@ -109,7 +112,7 @@ async def test_a_suggestion_replanned_late_names_a_meeting_still_ahead(
 async def test_far_from_any_meeting_the_suggestion_is_online(engine: AsyncEngine) -> None:
     async with session_scope(engine) as session:
         await load_demo_meetings(session, now=NOW)
-    await add_person(engine, release=RELEASE, release_lat=SHREWSBURY[0],
+    await add_person(engine, release=RELEASE, release_lat=SHREWSBURY[0], discreet=False,
                      release_lon=SHREWSBURY[1])
     await plan(engine, now=NOW - timedelta(days=1))
     row = await _suggestion(engine)
@@ -121,7 +124,7 @@ async def test_far_from_any_meeting_the_suggestion_is_online(engine: AsyncEngine
 
 
 async def test_names_and_meetings_are_plain_letters_by_sms(engine: AsyncEngine) -> None:
-    sms = await add_person(engine, name="Łukasz \U0001f44d", release=RELEASE,
+    sms = await add_person(engine, name="Łukasz \U0001f44d", release=RELEASE, discreet=False,
                            release_lat=STOKE[0], release_lon=STOKE[1])
     tg = await add_person(engine, name="Łukasz", phone="5551234", channel="telegram",
                           release=RELEASE)
@@ -158,7 +161,7 @@ async def test_a_family_and_friends_meeting_is_never_suggested(engine: AsyncEngi
     async with session_scope(engine) as session:
         await load_demo_meetings(session, now=NOW)
     sunday = date(2026, 12, 6)  # the soonest online meeting is Family & Friends, at 7pm
-    await add_person(engine, release=sunday, release_lat=SHREWSBURY[0],
+    await add_person(engine, release=sunday, release_lat=SHREWSBURY[0], discreet=False,
                      release_lon=SHREWSBURY[1])
     await plan(engine, now=datetime(2026, 12, 5, 12, 0, tzinfo=UTC))
     row = await _suggestion(engine)

@@ -41,7 +41,7 @@ from storage.db import session_scope
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
 from storage.outbox_q import enqueue_many
 from tests.conftest import USE_PG
-from tests.scheduler.conftest import rows
+from tests.scheduler.conftest import night_owl, rows
 from tests.scheduler.mp_fake import Arrival, RecordingTwilio, TwilioServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow,
@@ -190,11 +190,13 @@ async def start_stack(kids: Children, fake: TwilioServer, *, db_url: str, mps: f
 
 async def broadcast(engine: AsyncEngine, numbers: list[str]) -> None:
     """Queue one text to each number, as `throughcare broadcast` does."""
+    owl = await night_owl(engine)  # real clock: bulk must not wait for the morning
     async with session_scope(engine) as session:
         await enqueue_many(session, [
             {"channel": "sms", "address": to, "body": BODY, "dedupe_key": f"bc:1:{to}",
              "kind": str(MessageKind.BROADCAST), "priority": Priority.BULK,
-             "broadcast_id": 1} for to in numbers], now=datetime.now(UTC))
+             "broadcast_id": 1, "participant_id": owl} for to in numbers],
+            now=datetime.now(UTC))
 
 
 async def count(engine: AsyncEngine, *statuses: OutboxStatus) -> int:

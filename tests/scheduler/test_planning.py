@@ -51,7 +51,7 @@ async def test_release_sequence_is_planned_once_and_moves_with_the_release_date(
 
 
 async def test_run_cycle_sends_the_welcome_on_release_day_only_once(engine: AsyncEngine) -> None:
-    await add_person(engine, release=date(2025, 6, 10))
+    await add_person(engine, release=date(2025, 6, 10), discreet=False)
     provider = FakeProvider("sms")
     limiter = RateLimiter(clock=SimClock())
     at = datetime(2025, 6, 10, 9, 30, tzinfo=UTC)
@@ -80,7 +80,7 @@ async def _subscribed(engine: AsyncEngine, pid: int) -> int:
 async def test_cancelled_meeting_cancels_reminders_and_tells_the_person(
     engine: AsyncEngine,
 ) -> None:
-    pid = await add_person(engine, release=date(2025, 1, 1))
+    pid = await add_person(engine, release=date(2025, 1, 1), discreet=False)
     mid = await _subscribed(engine, pid)
     now = datetime(2025, 6, 2, 12, tzinfo=UTC)  # Monday; meeting Tuesday 18:00
     await plan(engine, now=now)
@@ -100,7 +100,7 @@ async def test_cancelled_meeting_cancels_reminders_and_tells_the_person(
 
 
 async def test_moved_meeting_reschedules_reminders_and_says_so(engine: AsyncEngine) -> None:
-    pid = await add_person(engine, release=date(2025, 1, 1))
+    pid = await add_person(engine, release=date(2025, 1, 1), discreet=False)
     mid = await _subscribed(engine, pid)
     now = datetime(2025, 6, 2, 12, tzinfo=UTC)
     await plan(engine, now=now)
@@ -119,7 +119,7 @@ async def test_moved_meeting_reschedules_reminders_and_says_so(engine: AsyncEngi
 
 
 async def test_appointment_reminders_evening_before_and_morning(engine: AsyncEngine) -> None:
-    pid = await add_person(engine, release=date(2025, 1, 1))
+    pid = await add_person(engine, release=date(2025, 1, 1), discreet=False)
     async with session_scope(engine) as session:
         session.add(Appointment(participant_id=pid, kind=AppointmentKind.PROBATION,
                                 starts_at=datetime(2025, 6, 4, 13, 30, tzinfo=UTC),

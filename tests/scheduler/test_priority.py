@@ -27,7 +27,7 @@ from storage.models import MessageKind, Priority
 from storage.outbox_q import enqueue_many
 from tests.bot.conftest import ACCOUNT_SID, AUTH_TOKEN, OUR_NUMBER, PUBLIC, make_settings
 from tests.fakes.twilio_api import FakeTwilio
-from tests.scheduler.conftest import add_person
+from tests.scheduler.conftest import add_person, night_owl
 
 SAM = "+447700900123"
 ALI = "+447700900456"
@@ -82,11 +82,13 @@ async def live(engine: AsyncEngine) -> AsyncIterator[Live]:
 
 async def _broadcast(engine: AsyncEngine, n: int) -> None:
     now = datetime.now(UTC)
+    owl = await night_owl(engine)  # real clock: bulk must not wait for the morning
     async with session_scope(engine) as session:
         await enqueue_many(session, [
             {"channel": "sms", "address": f"+4477009{i:05d}", "body": f"Meeting moved {i}",
              "dedupe_key": f"bc:1:{i}", "kind": str(MessageKind.BROADCAST),
-             "priority": Priority.BULK, "broadcast_id": 1} for i in range(n)], now=now)
+             "priority": Priority.BULK, "broadcast_id": 1, "participant_id": owl}
+            for i in range(n)], now=now)
 
 
 async def _sam(engine: AsyncEngine) -> None:

@@ -21,7 +21,7 @@ from storage import outbox_q as q
 from storage.db import session_scope
 from storage.models import MessageKind, OutboxStatus, Priority
 from tests.bot.conftest import make_settings
-from tests.scheduler.conftest import NOON, FakeProvider, put, rows
+from tests.scheduler.conftest import NOON, FakeProvider, night_owl, put, rows
 from tests.scheduler.fake_provider import FakeProviderServer, HttpSender
 
 
@@ -113,6 +113,7 @@ async def test_metrics_show_depth_and_oldest_due_age_per_lane_and_channel(
 async def test_the_loop_sends_a_message_when_it_falls_due_not_at_the_next_sweep(
     engine: AsyncEngine,
 ) -> None:
+    owl = await night_owl(engine)  # on the real clock, whatever hour this runs at
     provider = FakeProvider("sms", clock=SimClock())
     sent_at: dict[int, float] = {}
     real_send = provider.send
@@ -134,7 +135,7 @@ async def test_the_loop_sends_a_message_when_it_falls_due_not_at_the_next_sweep(
         start = datetime.now(UTC)
         t0 = time.monotonic()
         for n, delay in enumerate((0.6, 1.2)):
-            await put(engine, f"r{n}", kind=MessageKind.REMINDER, now=start,
+            await put(engine, f"r{n}", kind=MessageKind.REMINDER, now=start, participant_id=owl,
                       due_at=start + timedelta(seconds=delay))
         await asyncio.wait_for(both.wait(), timeout=5)
     finally:

@@ -59,6 +59,7 @@ VISITS: list[tuple[str, str | None, str, str | None]] = [
     ("change release date", "champion", "/staff/participants/1/release-date", None),
     ("mark as released", "champion", "/staff/participants/1/released", None),
     ("new link code", "champion", "/staff/participants/1", "Issue a new code"),
+    ("discreet texts", "champion", "/staff/participants/1/discreet", None),
     # The coordinators' console.
     ("meetings", "admin", "/staff/meetings", None),
     ("add a meeting", "admin", "/staff/meetings/new", None),

@@ -23,6 +23,7 @@ from storage.audit_q import staff_actions_for
 from storage.db import session_scope
 from storage.models import ChannelIdentity, LinkCode, Meeting, Participant, ParticipantStatus
 from storage.participants import enrol
+from storage.voice_q import code_from_phone, grouped_phone_code
 from tests.auxil.builders import make_inbound
 from tests.auxil.qr import decode, pdf_modules, svg_modules
 from tests.auxil.tables import images_in, text_of
@@ -95,6 +96,9 @@ async def test_printing_issues_a_code_that_links_and_voids_the_old(
     assert "Text it to 07700 900001" in shown
     codes = CODE.findall(shown)
     assert len(codes) == 1 and codes[0] != enrolment_code
+    assert f"To call instead, key this phone code: {grouped_phone_code(codes[0])}" in shown
+    assert code_from_phone(grouped_phone_code(codes[0]).replace(" ", "")) == \
+        codes[0].replace("-", "")
     assert read_page(printed.text).notice.startswith("New code issued.")
     await say(engine, enrolment_code, address="+447700900444")  # the old card's code is void
     assert await linked_to(engine, "+447700900444") is None

@@ -231,6 +231,8 @@ async def test_suspending_tells_each_subscriber_once_with_an_alternative(
     async with session_scope(engine) as session:
         for name, phone in zip(("Alex", "Bea"), phones, strict=True):
             p = await enrolled_participant(session, address=phone, name=name)
+            p.discreet = False  # texts that name the meetings (discreet ones: test_discreet)
+            session.add(p)
             await subscribe(session, participant_id=p.id or 0, meeting_id=meeting_id, now=NOW)
             people.append(p.id or 0)
     for pid in people:

@@ -32,13 +32,14 @@ from tests.web.conftest import NOW, StaffLogin
 from tests.web.test_roles_scope_audit import enrol_at
 
 GETS = ("", "/release-date", "/released", "/meetings", "/appointments/new",
-        "/contacts/new", "/card")
+        "/contacts/new", "/discreet", "/card")
 
 
 def posts(appointment: int, contact: int, meeting: int) -> list[tuple[str, dict[str, str]]]:
     """Return every form on a participant's pages, with answers that would be accepted."""
     return [
         ("/goals", {"goal": "Find work"}),
+        ("/discreet", {"discreet": "off"}),
         ("/goals/remove", {"index": "0", "goal": "Stay well"}),
         ("/release-date", {"release_date-day": "20", "release_date-month": "12",
                            "release_date-year": "2026"}),

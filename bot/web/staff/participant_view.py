@@ -131,6 +131,7 @@ def chosen_line(meeting: Meeting, participant: Participant) -> MeetingLine:
 
 PAGES = {
     "/staff/participants": "the caseload list",
+    "/staff/participants/{participant_id}/discreet": "the discreet texts form",
     "/staff/participants/{participant_id}": "their plan",
     "/staff/participants/{participant_id}/release-date": "the release date form",
     "/staff/participants/{participant_id}/released": "the mark as released form",
@@ -142,6 +143,9 @@ PAGES = {
 }
 ACTIONS = {
     "enrol": "Enrolled them",
+    "discreet_on": "Turned discreet texts on",
+    "discreet_off": "Turned discreet texts off",
+    "discreet_default": "Set discreet texts to their channel's default",
     "new_code": "Issued a new link code (older codes stopped working)",
     "goal_added": "Added a goal",
     "goal_removed": "Removed a goal",

@@ -54,9 +54,10 @@ router = APIRouter()
 LABELS = {
     "prison": "Prison", "name": "First name", "release_date": "Release date",
     "postcode": "Release area", "phone": "Mobile number", "channel": "Channel",
-    "sessions_inside": "Sessions done inside", "consent": "Consent",
+    "sessions_inside": "Sessions done inside", "language": "Language", "consent": "Consent",
 }
 CHANNEL_OPTIONS = [("sms", "SMS"), ("telegram", "Telegram")]
+LANGUAGE_OPTIONS = [("en", "English"), ("cy", "Cymraeg (Welsh)")]
 LIST_PATH = "/staff/participants"
 
 
@@ -90,8 +91,9 @@ async def list_participants(request: Request, staff: ChampionStaff, session: Ses
 def _enrol_page(request: Request, staff: StaffUser, *, errors: dict[str, str] | None = None,
                 values: dict[str, str] | None = None, status_code: int = 200) -> HTMLResponse:
     return render(request, "staff/participants/new.html", {
-        "errors": errors or {}, "values": values or {"channel": "sms"},
+        "errors": errors or {}, "values": values or {"channel": "sms", "language": "en"},
         "ask_prison": staff.prison_id is None, "channels": CHANNEL_OPTIONS,
+        "languages": LANGUAGE_OPTIONS,
         "consent": current_wording()}, status_code=status_code)
 
 
@@ -131,7 +133,7 @@ async def _read_enrolment(request: Request, session: AsyncSession, staff: StaffU
         channel=fv.text(form, "channel", 20), consent=fv.ticked(form, "consent"),
         consent_version=fv.text(form, "consent_version", 20) or None,
         staff_review_consent=fv.ticked(form, "staff_review_consent"),
-        sessions_inside=sessions), problems
+        sessions_inside=sessions, language=fv.text(form, "language", 5) or "en"), problems
 
 
 def _refusal(request: Request, staff: StaffUser, form: FormData,

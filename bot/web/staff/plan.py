@@ -20,6 +20,7 @@ from bot.web.staff.participants import live, participant_path, render_plan
 from bot.web.staff.session import set_notice
 from bot.web.templating import render
 from storage.models import Participant
+from storage.participants import audit
 from storage.plans_q import cancel_appointment, remove_goal, remove_key_contact
 
 router = APIRouter()
@@ -177,3 +178,45 @@ async def remove_contact(request: Request, contact_id: int, staff: CurrentStaff,
                                     now=now, actor=actor_for(staff.id)):
         raise HTTPException(404)
     return _back(p, "Key contact removed.", request)
+
+
+# Discreet texts: what they start (reminders, release messages) never says what it is about.
+DISCREET_CHOICES = [("default", "Use the default (on for text messages)"), ("on", "On"),
+                    ("off", "Off")]
+DISCREET_VALUES: dict[str, bool | None] = {"default": None, "on": True, "off": False}
+DISCREET_NOTICES = {
+    "default": "Discreet texts: the default for their channel (on for text messages).",
+    "on": "Discreet texts are on. Reminders will give a day, time and town, not the "
+          "meeting's name.",
+    "off": "Discreet texts are off. Reminders will name the meeting.",
+}
+
+
+def _discreet_page(request: Request, p: Participant, *, errors: dict[str, str] | None = None,
+                   status_code: int = 200) -> HTMLResponse:
+    chosen = next(k for k, v in DISCREET_VALUES.items() if v is p.discreet)
+    return render(request, "staff/participants/discreet.html", {
+        "p": participant_view(p), "options": DISCREET_CHOICES, "errors": errors or {},
+        "values": {"discreet": chosen}}, status_code=status_code)
+
+
+@router.get("/participants/{participant_id}/discreet", response_class=HTMLResponse)
+async def discreet_form(request: Request, participant: ScopedParticipant) -> HTMLResponse:
+    """Show the choice of discreet texts."""
+    return _discreet_page(request, live(participant))
+
+
+@router.post("/participants/{participant_id}/discreet", response_class=HTMLResponse)
+async def choose_discreet(request: Request, staff: CurrentStaff, participant: ScopedParticipant,
+                          session: SessionDep, now: NowDep) -> Response:
+    """Set whether texts we start to them are discreet; the planner rewords queued ones."""
+    p = live(participant)
+    choice = fv.text(await request.form(), "discreet", 10)
+    if choice not in DISCREET_VALUES:
+        return _discreet_page(request, p, status_code=400, errors={
+            "discreet": "Choose whether their texts are discreet"})
+    p.discreet, p.updated_at = DISCREET_VALUES[choice], now
+    session.add(p)
+    await audit(session, actor=actor_for(staff.id), action=f"discreet_{choice}", now=now,
+                participant_id=p.id)
+    return _back(p, DISCREET_NOTICES[choice], request)

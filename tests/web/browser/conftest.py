@@ -42,7 +42,7 @@ OUR_NUMBER = "+447700900001"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-WAIT_MS = 10_000  # the longest any one step may take before the test fails
+WAIT_MS = 30_000  # the longest any one step may take before the test fails (a busy CI machine)
 
 
 @dataclass

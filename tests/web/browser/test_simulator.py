@@ -28,13 +28,13 @@ async def test_try_the_bot_on_telegram_then_erase(page: Page, live: Live,
     await press(page, "Start")
     assert await people(live) == 1
 
-    await page.get_by_label("Message").fill("hello")
+    await page.get_by_label("Message", exact=True).fill("hello")
     await press(page, "Send")
     conversation = page.get_by_role("list", name="Conversation")
     await expect(conversation).to_contain_text("You sent: hello")
     await press(page, "Yes, that is OK")  # the consent question's button, as Telegram shows it
     await expect(conversation).to_contain_text("You sent: YES")
-    await page.get_by_label("Message").fill("MEETINGS")
+    await page.get_by_label("Message", exact=True).fill("MEETINGS")
     await press(page, "Send")
     await expect(conversation).to_contain_text("Where are you?")
 

@@ -1,0 +1,97 @@
+"""Per-sender inbound counts for the flood limit, and the link-code ceiling's state.
+
+Each sender has a row in the `ratebucket` table under `flood:<hash>` (a hash of
+"channel:address", never the address). Writing it holds the sender's turn until commit, so
+"how many in the last ten minutes?" sees every earlier message from them, on PostgreSQL as
+on SQLite. Its columns, borrowed from the send budgets: `tat` is when the sender last wrote
+(epoch seconds), `paused` until when they get no answer (the calm reply was sent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import InboundMessage, RateBucket
+from storage.participants import (
+    MAX_FAILED_LINKS_ALL_PER_HOUR,
+    failed_link_attempts,
+    hash_address,
+)
+
+FLOOD_PREFIX = "flood:"
+
+
+def address_key(channel: str, address: str) -> str:
+    """Return the hash that inbound rows and the flood row of one sender carry."""
+    return hash_address(f"{channel}:{address}")
+
+
+async def hold_sender(session: AsyncSession, key: str, *, now: datetime) -> float:
+    """Take this sender's turn until commit; return until when they are paused (epoch)."""
+    name = f"{FLOOD_PREFIX}{key}"
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.exec(insert(RateBucket).values(
+        key=name, tat=0.0, hold_crisis=0.0, hold_reply=0.0, paused=0.0,
+    ).on_conflict_do_nothing())
+    # RETURNING reads the row as this transaction locked it: after any writer before us.
+    paused = (await session.exec(
+        update(RateBucket).where(col(RateBucket.key) == name)
+        .values(tat=now.timestamp()).returning(col(RateBucket.paused)))).one()
+    return float(paused[0])
+
+
+async def pause_sender(session: AsyncSession, key: str, *, until: datetime) -> None:
+    """Give this sender no answers until `until` (they were told once)."""
+    await session.exec(update(RateBucket).where(col(RateBucket.key) == f"{FLOOD_PREFIX}{key}")
+                       .values(paused=until.timestamp()))
+
+
+async def count_inbound_since(session: AsyncSession, key: str, *, since: datetime) -> int:
+    """Count the messages one sender (by address hash) sent since `since`."""
+    return int((await session.exec(
+        select(func.count()).select_from(InboundMessage)
+        .where(col(InboundMessage.address_hash) == key)
+        .where(col(InboundMessage.received_at) >= since))).one())
+
+
+async def forget_idle_senders(session: AsyncSession, *, before: datetime) -> int:
+    """Delete flood rows idle and unpaused since `before`; return how many."""
+    cutoff = before.timestamp()
+    result = await session.exec(
+        delete(RateBucket).where(col(RateBucket.key).startswith(FLOOD_PREFIX))
+        .where(and_(col(RateBucket.tat) < cutoff, col(RateBucket.paused) < cutoff)))
+    return int(result.rowcount or 0)
+
+
+async def count_paused_senders(session: AsyncSession, *, now: datetime) -> int:
+    """Count senders getting no answers just now (for /metrics)."""
+    return int((await session.exec(
+        select(func.count()).select_from(RateBucket)
+        .where(col(RateBucket.key).startswith(FLOOD_PREFIX))
+        .where(col(RateBucket.paused) > now.timestamp()))).one())
+
+
+@dataclass(frozen=True)
+class LinkCeiling:
+    """The global ceiling on wrong link codes: tries in the last hour, and the limit."""
+
+    failed_last_hour: int
+    ceiling: int = MAX_FAILED_LINKS_ALL_PER_HOUR
+
+    @property
+    def reached(self) -> bool:
+        """Say whether new senders are being refused."""
+        return self.failed_last_hour >= self.ceiling
+
+
+async def link_ceiling_state(session: AsyncSession, *, now: datetime) -> LinkCeiling:
+    """Return the link-code ceiling's state as of `now` (for /metrics gauges)."""
+    return LinkCeiling(await failed_link_attempts(session, address=None, now=now))
