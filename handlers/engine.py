@@ -91,6 +91,7 @@ async def handle_inbound(
         with reading_as(participant.language):  # replies answer them: never discreet
             replies, aside = await _known_sender(conv, text)
         where = {"at": conv.position, "aside": True} if aside else {"at": conv.position}
+        where["language"] = participant.language  # for buttons the sender adds
     result = HandleResult(replies=replies, participant_id=participant.id if participant else None)
     await _write_replies(session, inbound, provider_id, replies, result, ctx, where)
     return result

@@ -215,7 +215,9 @@ async def find_meetings(conv: Conversation, args: str) -> list[Reply]:
     conv.update(_place={"lat": place.lat, "lon": place.lon, "label": place.label,
                         "precision": place.precision})
     search = {"lat": place.lat, "lon": place.lon, "label": place.label,
-              "day_filter": day_filter, "weekday": weekday, "note": place.note, "ids": []}
+              "day_filter": day_filter, "weekday": weekday, "ids": [],
+              "note": t("meetings.area_fallback", asked=place.asked, used=place.label)
+              if place.note and place.asked else place.note}
     return await _search_reply(conv, search)
 
 

@@ -46,6 +46,7 @@ class Place:
     label: str
     precision: str  # "latlon" | "postcode" | "sector" | "outward" | "town"
     note: str | None = None  # said to the participant when we fell back to a coarser area
+    asked: str | None = None  # with a note: the postcode we could not find (for the texts)
 
 
 def _squash(text: str) -> str:
@@ -136,9 +137,9 @@ def _resolve_full(full: str, query: str) -> Place:
     found = postcodes.lookup_sector(sector)
     if found is not None:
         note = f"{full} is not in our list, so I used the {sector} area"
-        return Place(found[0], found[1], sector, "sector", note)
+        return Place(found[0], found[1], sector, "sector", note, full)
     note = f"{full} is not in our list, so I used the {outward} area"
-    return _resolve_outward(outward, query, note=note)
+    return _resolve_outward(outward, query, note=note, asked=full)
 
 
 def _resolve_sector(sector: str, query: str) -> Place:
@@ -149,16 +150,17 @@ def _resolve_sector(sector: str, query: str) -> Place:
     if found is not None:
         return Place(found[0], found[1], sector, "sector")
     note = f"{sector} is not in our list, so I used the {outward} area"
-    return _resolve_outward(outward, query, note=note)
+    return _resolve_outward(outward, query, note=note, asked=sector)
 
 
-def _resolve_outward(outward: str, query: str, *, note: str | None) -> Place:
+def _resolve_outward(outward: str, query: str, *, note: str | None,
+                     asked: str | None = None) -> Place:
     area = postcodes.area_of(outward)
     if area == "BT":
         return _resolve_bt(outward, query, outward)
     found = postcodes.lookup_outward(outward)
     if found is not None:
-        return Place(found[0], found[1], outward, "outward", note)
+        return Place(found[0], found[1], outward, "outward", note, asked)
     if area in postcodes.known_areas():
         suggestions = postcodes.nearby_outwards(outward)
         raise PlaceNotFound(query, suggestions, f"{outward} is not a postcode district I know")

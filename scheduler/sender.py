@@ -21,6 +21,7 @@ class OutgoingMessage:
     request_location: bool = False
     kind: str = "reply"
     claimed_at: datetime | None = None  # when this try began: a lookup searches from here
+    language: str = "en"  # the reader's: buttons the sender adds (share location) use it
 
     @classmethod
     def from_row(cls, row: OutboundMessage) -> OutgoingMessage:
@@ -34,6 +35,7 @@ class OutgoingMessage:
             request_location=row.request_location,
             kind=str(row.kind),
             claimed_at=row.claimed_at,
+            language=str((row.meta or {}).get("language") or "en"),
         )
 
 

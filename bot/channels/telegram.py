@@ -42,7 +42,7 @@ from bot.channels.staff_chat import receive_staff
 from bot.config import Settings
 from bot.logs import sensitive
 from handlers.engine import HandleResult
-from handlers.texts import t
+from handlers.texts import reading_as, t
 from handlers.types import Inbound
 from scheduler.errors import PermanentSendError, TransientSendError
 from scheduler.sender import OutgoingMessage, SendResult
@@ -312,7 +312,9 @@ class TelegramSender:
         except ValueError:
             raise PermanentSendError("telegram: not a chat id", code="chat_id",
                                      identity_status=IdentityStatus.UNREACHABLE) from None
-        text, markup = render_telegram(message.body, message.choices, message.request_location)
+        with reading_as(message.language):  # "Share my location" in the reader's language
+            text, markup = render_telegram(message.body, message.choices,
+                                           message.request_location)
         sensitive(message.body, text)  # kept out of every log line from here on
         reply_markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None
         if markup and "inline_keyboard" in markup:

@@ -6,11 +6,17 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels.render import render_telegram
 from handlers.crisis import detect_crisis
 from handlers.meeting_text import weekly, when
 from handlers.texts import all_texts, reading_as
 from handlers.welsh import language_asked, looks_welsh, to_english
+from meeting_finder.demo import load_demo_meetings
+from scheduler.sender import OutgoingMessage
+from storage.db import session_scope
+from storage.models import OutboundMessage
 from tests.handlers.conftest import MakePerson
 from tests.handlers.crisis_phrases_cy import BENIGN_CY, CRISIS_CY
 
@@ -86,3 +92,25 @@ async def test_unknown_sender_greeting_in_welsh_is_answered_in_welsh(
     person = await make_person("sms")
     person.address = "+447700900777"  # a number nobody enrolled
     assert await person.say("Shwmae") == [CY["welcome.unknown"]]
+
+
+async def test_a_postcode_we_do_not_know_is_explained_in_the_readers_language(
+        make_person: MakePerson, engine: AsyncEngine) -> None:
+    person = await make_person("sms")
+    async with session_scope(engine) as session:
+        await load_demo_meetings(session, now=person.now)
+    english = await person.say("MEETINGS ST3 2QH")
+    assert english[0].startswith("ST3 2QH is not in our list, so I used the ST3")
+    await person.say("CYMRAEG")
+    welsh = await person.say("CYFARFODYDD ST3 2QH")
+    assert welsh[0].startswith("Nid yw ST3 2QH ar ein rhestr, felly defnyddiais ardal ST3")
+
+
+def test_the_senders_location_button_follows_the_readers_language() -> None:
+    row = OutboundMessage(channel="telegram", address="1", body="Where are you?",
+                          dedupe_key="k", request_location=True, meta={"language": "cy"})
+    message = OutgoingMessage.from_row(row)
+    with reading_as(message.language):
+        _, markup = render_telegram(message.body, message.choices, message.request_location)
+    assert markup is not None and markup["keyboard"][0][0]["text"] == \
+        CY["meetings.share_location"]
