@@ -13,22 +13,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Meeting, Region, StaffRole, StaffUser
-from storage.regions_q import get_region, miles_between, outward_code, postcode_area
+from storage.regions_q import get_region, place_in_region
 
 
 def meeting_in_region(meeting: Meeting, region: Region) -> bool:
     """Return whether a meeting's postcode or point lies in a defined region."""
-    postcode = (meeting.postcode or "").strip()
-    if postcode:
-        outward, area = outward_code(postcode), postcode_area(postcode)
-        if any(prefix == (area if prefix.isalpha() else outward)
-               for prefix in region.postcodes or []):
-            return True
-    if (meeting.lat is None or meeting.lon is None or region.centre_lat is None
-            or region.centre_lon is None or region.radius_miles is None):
-        return False
-    return miles_between(region.centre_lat, region.centre_lon, meeting.lat,
-                         meeting.lon) <= region.radius_miles
+    return place_in_region(meeting.postcode, meeting.lat, meeting.lon, region)
 
 
 def _named(meeting: Meeting, name: str) -> bool:
