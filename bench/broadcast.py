@@ -26,6 +26,7 @@ from scheduler.dispatcher import DispatchPolicy, dispatch
 from scheduler.ratelimit import ChannelLimit, RateLimiter
 from storage.db import session_scope
 from storage.models import ChannelIdentity, OutboundMessage, OutboxStatus, Participant
+from storage.regions_q import create_region
 
 NOON = datetime(2025, 6, 3, 11, 0, tzinfo=UTC)
 
@@ -36,6 +37,7 @@ async def _people(engine: AsyncEngine, n: int) -> None:
         await conn.execute(insert(Participant), [
             {"display_name": f"P{i}", "release_date": date(2025, 1, 1), "status": "active",
              "preferred_channel": "sms", "region": "Bench", "consent_at": NOON,
+             "release_postcode": "ST3 2QH",
              "phone": f"+4477{i:08d}", "timezone": "Europe/London", "quiet_start_hour": 21,
              "quiet_end_hour": 8, "reminder_offsets": "[1440, 60]", "sessions_count": 0,
              "hours_total": 0.0, "staff_review_consent": False, "created_at": NOON,
@@ -69,6 +71,8 @@ async def run(recipients: int, mps: float, error_rate: float) -> dict[str, objec
     try:
         await _people(engine, recipients)
         t = time.perf_counter()
+        async with session_scope(engine) as session:  # a region by postcode area
+            await create_region(session, name="Bench", now=NOON, postcodes=["ST"])
         out = await send_broadcast(engine, audience=Audience(region="Bench"),
                                    text="The Tuesday meeting has moved to 7pm. Same place.",
                                    created_by="bench", now=NOON)
