@@ -6,6 +6,7 @@ what was written. A second CBA starts from the last one: SKIP keeps an old answe
 
 from __future__ import annotations
 
+from handlers.channels import traits
 from handlers.conversation import Conversation
 from handlers.registry import flow, keyword
 from handlers.texts import t
@@ -78,7 +79,7 @@ def show_text(conv: Conversation, answers: dict[str, str | None]) -> str:
     frame = [t("cba.show_title"), *(t(f"cba.show_{box}", answer="") for box in BOXES),
              t("cba.show_footer")]
     room = SMS_ROOM - len("\n".join(frame)) - len(empty) * sum(not v for v in shown.values())
-    limits = _shares([len(v) for v in shown.values()], room if conv.channel != "telegram"
+    limits = _shares([len(v) for v in shown.values()], room if not traits(conv.channel).rich_text
                      else NOTE_MAX * len(BOXES))
     lines = [frame[0]]
     for (box, answer), limit in zip(shown.items(), limits, strict=True):

@@ -49,7 +49,7 @@ def rating_choices(conv: Conversation) -> tuple[Choice, ...]:
 
     Ordered 1..10 then 0, so a typed number picks the button with that number.
     """
-    if conv.channel != "telegram":
+    if not traits(conv.channel).buttons:
         return ()
     return tuple(Choice(str(n), str(n)) for n in [*range(1, 11), 0])
 

@@ -54,7 +54,7 @@ def _soonest_first(meetings: list[Meeting], now: datetime) -> list[list[Meeting]
 
 def _meeting_lines(conv: Conversation, chosen: list[list[Meeting]], zone: ZoneInfo,
                    level: int) -> list[str]:
-    plain = conv.channel != "telegram"
+    plain = not traits(conv.channel).rich_text
     lines = []
     for n, group in enumerate(chosen, start=1):
         key = "meetings.plan_line" if len(group) == 1 else "meetings.plan_line_group"
