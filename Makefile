@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run demo test test-pg lint bench soak clean
+.PHONY: install run demo test test-pg lint bench soak fuzz clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,9 +49,14 @@ bench: install
 		$(BIN)/python -m bench.$$name $(BENCH_ARGS); \
 	done
 
-# Inbound load with the worker, bulk in flight and provider faults; MINUTES=10 make soak.
+# `throughcare run` in its own process under steady SMS and Telegram load (SOAK_RATE a second for
+# SOAK_SECONDS); `SOAK_RATE=20 SOAK_SECONDS=600 make soak`. BENCH_DATABASE_URL picks PostgreSQL.
 soak: install
-	$(BIN)/python -m bench.soak --minutes $${MINUTES:-1} --json
+	$(BIN)/python -m bench.soak --rate $${SOAK_RATE:-100} --seconds $${SOAK_SECONDS:-60} --json
+
+# 10,000 signed hostile webhook requests against the real app: 0 5xx, 0 stuck rows.
+fuzz: install
+	$(BIN)/python -m bench.fuzz --requests $${FUZZ_REQUESTS:-10000} --json
 
 clean:
 	rm -rf $(VENV) throughcare.db throughcare.db-wal throughcare.db-shm

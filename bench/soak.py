@@ -1,16 +1,20 @@
-"""Soak: the inbound load, the worker's planning and dispatch, a broadcast and a Twilio outage.
+"""Soak: the running service under a steady inbound load on SMS and Telegram.
 
-Run: .venv/bin/python -m bench.soak [--minutes 1] [--senders 50] [--rate 20] [--json]
-Everything `bench.inbound` does, for `--minutes`, while in the same process the worker runs
-as `throughcare run` runs it: a DispatchLoop sending what falls due and a planning pass every
-`--plan-every` seconds, with a `--bulk`-text SMS broadcast queued at the start (so bulk is in
-flight throughout at TWILIO_MPS=`--mps`). A third of the way in, the fake Twilio answers
-every send with a 500 for `--fault-seconds`, then one 429 with Retry-After: 2. Figures: those
-of bench.inbound, plus messages lost (must be 0: every accepted inbound recorded, answered
-and its answers sent; no broadcast text failed for good), doubled (must be 0: no send twice
-to a broadcast address, no send without its row), crisis latency p95 while the broadcast was
-in flight, the faults answered, and what /metrics said at the end. With --json the last line
-is one JSON object. BENCH_DATABASE_URL picks PostgreSQL.
+Run: .venv/bin/python -m bench.soak [--rate 100] [--seconds 60] [--senders 400] [--json]
+`throughcare run` is started in its own process (uvicorn on loopback, the webhooks, the
+worker's dispatcher and scheduler), pointed at a fake Twilio and a fake Telegram Bot API that
+this process serves on loopback. `--senders` linked, consenting participants (half on SMS,
+half on Telegram) then write in through the signed webhooks at `--rate` messages a second in
+all, open loop, for `--seconds`: MEETINGS with a postcode, CHECKIN and its answers, small
+talk, and every `--crisis-every`th message a crisis text. After the load the outbox drains,
+the service is stopped with SIGTERM, and every accepted message is checked in the database.
+
+Figures: the achieved rate; p50/p99 from posting an inbound to its first reply reaching the
+provider (both channels and each); webhook p50/p99; errors (HTTP answers other than 200,
+failed connections, tracebacks in the service's log, a non-zero exit); lost (an accepted
+message not recorded, not answered, or its answer never sent); doubled (a message recorded
+twice, a send the outbox has no row for); and the service's peak RSS in MB. With --json the
+last line is one JSON object. BENCH_DATABASE_URL picks PostgreSQL (the soak empties it).
 """
 
 from __future__ import annotations
@@ -20,115 +24,275 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import select
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
 
-from bench._fake import report, stop_loop
-from bench.inbound import Rig, arguments, drain, figures, idle_crises, load, start_rig, stop_rig
-from bench.priority import enqueue_broadcast
-from scheduler.planning import plan
-from scheduler.service import DispatchLoop
+from bench._fake import report
+from bench._service import (
+    WEBHOOK_SECRET,
+    Service,
+    install_keys,
+    migrated_engine,
+    start_service,
+    stop_service,
+)
+from bench.inbound import CRISIS, SCRIPT
+from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
+from bot.web.metrics import quantile
+from meeting_finder.demo import load_demo_meetings
 from storage.db import session_scope
-from storage.models import OutboundMessage, OutboxStatus
-from tests.fakes.twilio_api import FakeTwilio
+from storage.models import (
+    Channel,
+    ChannelIdentity,
+    InboundMessage,
+    OutboundMessage,
+    OutboxStatus,
+    Participant,
+    ParticipantStatus,
+)
+
+PENDING = {str(OutboxStatus.QUEUED), str(OutboxStatus.SENDING)}
+FIRST_CHAT = 700_000_000
 
 
-async def planner(engine: Any, loop: DispatchLoop, every: float, passes: list[float]) -> None:
-    """Run a planning pass every `every` seconds, as the worker's job does; note each one."""
-    while True:
-        started = time.perf_counter()
-        await plan(engine, now=datetime.now(UTC))
-        loop.notify()
-        passes.append(time.perf_counter() - started)
-        await asyncio.sleep(every)
+@dataclass
+class Person:
+    """A simulated participant: their channel and address."""
+
+    channel: str  # "sms" or "telegram"
+    address: str  # phone number, or Telegram chat id
 
 
-async def outage(twilio: FakeTwilio, *, after: float, seconds: float) -> None:
-    """After `after` s, make Twilio answer 500 for `seconds`, then one 429 (Retry-After 2)."""
-    await asyncio.sleep(after)
-    ends = time.perf_counter() + seconds
-    while time.perf_counter() < ends:
-        while len(twilio.failures) < 3:
-            twilio.fail_next(20500)
-        await asyncio.sleep(0.05)
-    twilio.failures.clear()
-    twilio.fail_next(20429, retry_after=2)
+@dataclass
+class Post:
+    """One inbound message and what the webhook said."""
+
+    channel: str
+    provider_id: str  # the MessageSid, or the update_id
+    crisis: bool
+    warm: bool = False  # sent before the load, not counted
+    posted: float = 0.0
+    answered: float = 0.0
+    status: int = 0
 
 
-async def bulk_state(rig: Rig) -> dict[str, Any]:
-    """Count the broadcast's rows by status, and sends to any broadcast address twice."""
-    async with session_scope(rig.engine) as session:
-        statuses = Counter(str(s) for s in (await session.exec(
-            select(OutboundMessage.status).where(OutboundMessage.broadcast_id == 1))).all())
-    mine = set(rig.numbers)
-    twice = sum(n - 1 for n in Counter(m["to"] for m in rig.sent if m["to"] not in mine
-                                       ).values() if n > 1)
-    return {"bulk_by_status": dict(statuses), "bulk_doubled": twice,
-            "bulk_failed": statuses.get(str(OutboxStatus.FAILED), 0)}
+async def add_people(engine: AsyncEngine, senders: int, *, now: datetime) -> list[Person]:
+    """Enrol `senders` consenting participants, alternately on SMS and Telegram."""
+    people: list[Person] = []
+    async with session_scope(engine) as session:
+        await load_demo_meetings(session, now=now)
+        for n in range(senders):
+            channel = Channel.SMS if n % 2 == 0 else Channel.TELEGRAM
+            address = f"+4477009{n:05d}" if channel == Channel.SMS else str(FIRST_CHAT + n)
+            person = Participant(display_name=f"Soak{n}", release_postcode="ST3 2QH",
+                                 release_date=(now - timedelta(days=3)).date(),
+                                 phone=address if channel == Channel.SMS else None,
+                                 preferred_channel=channel, status=ParticipantStatus.ACTIVE,
+                                 consent_at=now - timedelta(days=1))
+            session.add(person)
+            await session.flush()
+            session.add(ChannelIdentity(participant_id=person.id or 0, channel=channel,
+                                        address=address, linked_at=now, updated_at=now))
+            people.append(Person(str(channel), address))
+    return people
 
 
-def metric(text: str, labels: str, name: str = "throughcare_answer_latency_seconds"
-           ) -> float | None:
-    """Return one sample's value from /metrics text, None if it is not there."""
-    head = f"{name}{{{labels}}} "
-    return next((float(line[len(head):]) for line in text.splitlines()
-                 if line.startswith(head)), None)
+def telegram_update(update_id: int, chat_id: int, text: str) -> dict[str, Any]:
+    """Return the Update Telegram posts when a person types `text`."""
+    user = {"id": chat_id, "is_bot": False, "first_name": "Sam", "language_code": "en"}
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "from": user, "date": int(time.time()), "text": text,
+        "chat": {"id": chat_id, "first_name": "Sam", "type": "private"}}}
+
+
+async def post(service: Service, person: Person, text: str, *, n: int, crisis: bool,
+               posts: list[Post], warm: bool = False) -> None:
+    """Write in as the provider does (signed), noting the webhook's timing and answer."""
+    one = Post(person.channel, f"SM{n:032x}" if person.channel == "sms" else str(n),
+               crisis, warm, posted=time.perf_counter())
+    posts.append(one)
+    try:
+        if person.channel == "sms":
+            response = await service.twilio.text_from(person.address, text, sid=one.provider_id)
+        else:
+            response = await service.client.post(
+                WEBHOOK_PATH, json=telegram_update(n, int(person.address), text),
+                headers={SECRET_HEADER: WEBHOOK_SECRET})
+        one.status = response.status_code
+    except httpx.HTTPError:
+        one.status = 599  # no answer at all: counted with the errors
+    one.answered = time.perf_counter()
+
+
+async def warm_up(service: Service, people: list[Person], posts: list[Post]) -> None:
+    """Send each script line once from a few people (first-use costs), not counted."""
+    for i, text in enumerate((*SCRIPT, CRISIS)):
+        await post(service, people[-1 - i % 4], text, n=10**8 + i, crisis=False, posts=posts,
+                   warm=True)
+    await asyncio.sleep(2.0)
+
+
+async def load(service: Service, people: list[Person], posts: list[Post], *, rate: float,
+               seconds: float, crisis_every: int) -> float:
+    """Post `rate` messages a second for `seconds`, open loop; return the time it took."""
+    tasks: list[asyncio.Task[None]] = []
+    step = [0] * len(people)
+    started = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+        who = i % len(people)
+        crisis = crisis_every > 0 and i % crisis_every == crisis_every // 2
+        text = CRISIS if crisis else SCRIPT[step[who] % len(SCRIPT)]
+        step[who] += 0 if crisis else 1
+        tasks.append(asyncio.create_task(post(service, people[who], text, n=i + 1,
+                                              crisis=crisis, posts=posts)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started
+
+
+async def outbox(engine: AsyncEngine) -> list[tuple[str, str | None, str, str]]:
+    """Return every outbox row's dedupe key, provider id, status and channel."""
+    ob = OutboundMessage
+    async with session_scope(engine) as session:
+        rows = await session.exec(select(ob.dedupe_key, ob.provider_id, ob.status, ob.channel))
+        return [(str(k), p, str(s), str(c)) for k, p, s, c in rows.all()]
+
+
+async def drain(engine: AsyncEngine, limit: float) -> bool:
+    """Wait until no answer is queued or sending; say if that happened within `limit` s."""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        rows = await outbox(engine)
+        if not any(k.startswith("reply:") and s in PENDING for k, _p, s, _c in rows):
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def check(engine: AsyncEngine, service: Service, posts: list[Post]
+                ) -> tuple[dict[str, Any], dict[tuple[str, str], float]]:
+    """Match accepted posts with their rows, and sends with rows; return figures and, per
+    inbound, when its first answer reached the provider."""
+    rows = await outbox(engine)
+    async with session_scope(engine) as session:
+        recorded = Counter((str(c), str(p)) for c, p in (await session.exec(
+            select(InboundMessage.channel, InboundMessage.provider_id)
+            .where(col(InboundMessage.provider_id).is_not(None)))).all())
+    answers: dict[tuple[str, str], list[tuple[str | None, str]]] = {}
+    for key, provider_id, status, _channel in rows:
+        if key.startswith("reply:"):
+            _, channel, inbound_id = key.split(":")[:3]
+            answers.setdefault((channel, inbound_id), []).append((provider_id, status))
+    first: dict[tuple[str, str], float] = {}
+    for inbound, sent in answers.items():
+        times = [service.stamps.at[p] for p, _s in sent if p in service.stamps.at]
+        if times:
+            first[inbound] = min(times)
+    accepted = [p for p in posts if p.status == 200]
+    lost = {
+        "inbound_not_recorded": sum(1 for p in accepted
+                                    if recorded[(p.channel, p.provider_id)] != 1),
+        "no_answer_row": sum(1 for p in accepted if (p.channel, p.provider_id) not in answers),
+        "answer_not_sent": sum(1 for p in accepted
+                               if (p.channel, p.provider_id) in answers
+                               and (p.channel, p.provider_id) not in first),
+    }
+    known = {p for _k, p, _s, _c in rows if p}
+    doubled = {
+        "inbound_recorded_twice": sum(1 for n in recorded.values() if n > 1),
+        "send_without_row": sum(1 for p in service.stamps.at if p not in known),
+        "same_send_twice": sum(n - 1 for n in service.stamps.count.values() if n > 1),
+    }
+    unsent = Counter(s for k, _p, s, _c in rows if k.startswith("reply:")
+                     and s not in {str(OutboxStatus.SENT), str(OutboxStatus.DELIVERED)})
+    return {"accepted": len(accepted), "answer_rows": sum(len(a) for a in answers.values()),
+            "lost": sum(lost.values()), "lost_detail": lost, "doubled": sum(doubled.values()),
+            "doubled_detail": doubled, "answers_not_sent_by_status": dict(unsent)}, first
+
+
+def ms(values: list[float], q: float) -> float:
+    """Return a quantile of seconds, in milliseconds."""
+    return round(quantile(values, q) * 1000, 1)
+
+
+def latency(posts: list[Post], first: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """Return reply and webhook latency quantiles, in ms, overall and per channel."""
+    counted = [p for p in posts if not p.warm]
+    out: dict[str, Any] = {}
+    for name, group in (("", counted), ("sms_", [p for p in counted if p.channel == "sms"]),
+                        ("telegram_", [p for p in counted if p.channel == "telegram"]),
+                        ("crisis_", [p for p in counted if p.crisis])):
+        reply = [first[(p.channel, p.provider_id)] - p.posted for p in group
+                 if (p.channel, p.provider_id) in first]
+        out[f"{name}reply_p50_ms"] = ms(reply, 0.5)
+        out[f"{name}reply_p99_ms"] = ms(reply, 0.99)
+        if not name:
+            out["reply_max_ms"] = ms(reply, 1.0)
+    web = [p.answered - p.posted for p in counted]
+    out |= {"webhook_p50_ms": ms(web, 0.5), "webhook_p99_ms": ms(web, 0.99)}
+    return out
+
+
+def log_errors(service: Service) -> int:
+    """Count tracebacks and ERROR lines in the service's log."""
+    if service.log is None:
+        return 0
+    text = service.log.read_text(errors="replace")
+    return text.count("Traceback") + sum(1 for line in text.splitlines()
+                                         if '"level": "ERROR"' in line or " ERROR " in line)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Baseline crises, then load + worker + broadcast + outage; drain, check, report."""
-    rig = await start_rig(senders=args.senders, mps=args.mps)
-    loop = DispatchLoop(rig.engine, {"sms": rig.sender}, limiter=rig.limiter)
-    passes: list[float] = []
-    side: list[asyncio.Task[None]] = []
+    """Start the service, warm it, load it, drain, stop it, check everything."""
+    keys = install_keys()
+    engine, url = await migrated_engine()
+    people = await add_people(engine, args.senders, now=datetime.now(UTC))
+    service = await start_service(url, keys=keys, mps=args.mps, connections=args.senders + 50)
+    posts: list[Post] = []
+    memory = asyncio.create_task(service.watch_memory())
     try:
-        await idle_crises(rig)
-        await enqueue_broadcast(rig.engine, args.bulk, now=datetime.now(UTC))
-        await loop.start()
-        seconds = args.minutes * 60
-        side = [asyncio.create_task(planner(rig.engine, loop, args.plan_every, passes)),
-                asyncio.create_task(outage(rig.twilio, after=seconds / 3,
-                                           seconds=args.fault_seconds))]
-        elapsed = await load(rig, seconds=seconds, senders=args.senders, rate=args.rate,
+        await warm_up(service, people, posts)
+        cpu = service.cpu_seconds()
+        elapsed = await load(service, people, posts, rate=args.rate, seconds=args.seconds,
                              crisis_every=args.crisis_every)
-        drained = await drain(rig, limit=120)
-        out = await figures(rig, elapsed, drained)
-        bulk = await bulk_state(rig)
-        shown = (await rig.client.get("/metrics")).text
+        cpu = service.cpu_seconds() - cpu
+        drained = await drain(engine, limit=60)
     finally:
-        for task in side:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await stop_loop(loop)
-        await stop_rig(rig)
-    errors = Counter(e["status"] for e in rig.twilio.errors)
+        memory.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await memory
+        code = await stop_service(service)
+    figures, first = await check(engine, service, [p for p in posts if not p.warm])
+    await engine.dispose()
+    counted = [p for p in posts if not p.warm]
+    http_errors = sum(1 for p in counted if p.status != 200)
+    logged = log_errors(service)
     return {
-        "minutes": args.minutes, "senders": args.senders, "target_rate": args.rate,
-        "twilio_mps": args.mps, "bulk": args.bulk, **out,
-        "lost": out["lost"] + bulk["bulk_failed"],
-        "doubled": out["doubled"] + bulk["bulk_doubled"],
-        "crisis_p95_with_bulk_in_flight_s": out["crisis_load_p95_s"],
-        "bulk_left_queued": bulk["bulk_by_status"].get(str(OutboxStatus.QUEUED), 0),
-        **bulk, "twilio_500s": errors.get(500, 0), "twilio_429s": errors.get(429, 0),
-        "planning_passes": len(passes),
-        "planning_pass_max_s": round(max(passes, default=0.0), 3),
-        "metrics_reply_p95_s": metric(shown, 'kind="reply",quantile="0.95"'),
-        "metrics_crisis_p95_s": metric(shown, 'kind="crisis",quantile="0.95"'),
+        "database": url.split("://")[0].split("+")[0], "senders": args.senders,
+        "target_rate": args.rate, "seconds": args.seconds, "posted": len(counted),
+        "achieved_rate": round(len(counted) / elapsed, 1), **latency(posts, first),
+        "service_cpu_ms_per_message": round(cpu * 1000 / max(1, len(counted)), 1),
+        "errors": http_errors + logged + (1 if code not in (0, None) else 0),
+        "http_errors": http_errors, "log_errors": logged, "exit_code": code,
+        "drained": drained, **figures, "peak_rss_mb": round(service.rss_peak_kb / 1024, 1),
+        "service_log": str(service.log),
     }
 
 
 def main() -> None:
-    """Run the soak and print figures."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, default=1.0)
-    parser.add_argument("--bulk", type=int, default=3000, help="broadcast texts queued")
-    parser.add_argument("--plan-every", type=float, default=10.0, help="seconds")
-    parser.add_argument("--fault-seconds", type=float, default=10.0)
-    arguments(parser)
-    parser.set_defaults(mps=30.0)
+    """Run the soak and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0, help="inbound messages a second")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--senders", type=int, default=400, help="half SMS, half Telegram")
+    parser.add_argument("--crisis-every", type=int, default=50, help="every Nth is a crisis")
+    parser.add_argument("--mps", type=float, default=200.0, help="TWILIO_MPS (segments/s)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     report(asyncio.run(run(args)), as_json=args.json)
 

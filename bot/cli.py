@@ -13,7 +13,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels.sms import normalise_number
 from bot.config import ConfigError, Settings, load_settings
-from bot.runtime import open_engine, prepare_database, setup_logging
+from bot.runtime import (
+    EXIT_DATABASE_UNREACHABLE,
+    DatabaseUnreachable,
+    open_engine,
+    prepare_database,
+    setup_logging,
+)
 
 app = typer.Typer(help="throughcare: SMART Recovery aftercare through the prison gate.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -29,6 +35,9 @@ def _register_subapps() -> None:
     app.command("broadcast")(broadcast_cmd)
     app.command("outbox")(outbox_cmd)
     app.command("move-release")(move_release_cmd)
+    from bot.cli_audit import audit_cmd
+
+    app.command("audit")(audit_cmd)
     from bot.cli_staff import app as staff_app
 
     app.add_typer(staff_app, name="staff", help="Staff accounts for the staff console.")
@@ -38,6 +47,7 @@ def _register_subapps() -> None:
     from bot.cli_keys import app as keys_app
 
     app.add_typer(keys_app, name="keys", help="Data keys: make, rotate, seal.")
+    from bot import cli_db  # noqa: F401  (adds `db backup` and `db restore`)
     try:
         from bot.cli_meetings import app as meetings_app
     except ImportError:  # built in parallel; present on main once merged
@@ -312,6 +322,9 @@ def main() -> None:
     _register_subapps()
     try:
         app()
+    except DatabaseUnreachable as exc:  # `run`, `web`, `worker`: waited, then gave up
+        typer.echo(str(exc), err=True)
+        raise SystemExit(EXIT_DATABASE_UNREACHABLE) from None
     except _database_errors() as exc:
         # One clear line, not a trace: the usual causes are a stopped server or an old schema.
         text = str(exc).strip()

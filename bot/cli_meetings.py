@@ -28,6 +28,7 @@ from meeting_finder.feeds.meeting_guide import rows_without_zone
 from meeting_finder.feeds.meeting_guide_export import export_meeting_guide
 from meeting_finder.geocode import resolve_place
 from meeting_finder.search import MeetingHit, find_nearest
+from storage.audit_q import record_cli_action
 from storage.db import session_factory
 from storage.models.meetings import Access, Meeting
 
@@ -125,11 +126,17 @@ def import_feed(
                     def step(done: int, total: int) -> None:
                         bar.update(task, completed=done, total=total)
 
-                    return await import_rows(
-                        session, rows, now=datetime.now(UTC), source_name=source_name,
+                    now = datetime.now(UTC)
+                    summary = await import_rows(
+                        session, rows, now=now, source_name=source_name,
                         default_tz=zone, progress=step, preview=preview,
                         phone_region=CSV_PHONE_REGION if format == ImportFormat.CSV else None,
                     )
+                if not preview:
+                    await record_cli_action(session, action="feed_import", now=now,
+                                            detail={"format": str(format), **summary.counts()})
+                    await session.commit()
+                return summary
         finally:
             await engine.dispose()
 
@@ -179,7 +186,11 @@ def export_feed(
                     stmt = stmt.where(Meeting.access == Access.OPEN.value)
                     if not include_demo:
                         stmt = stmt.where(Meeting.demo == False)  # noqa: E712
-                return list(await session.exec(stmt))
+                found = list(await session.exec(stmt))
+                await record_cli_action(session, action="meetings_export", now=datetime.now(UTC),
+                                        detail={"format": str(format), "meetings": len(found)})
+                await session.commit()
+                return found
         finally:
             await engine.dispose()
 

@@ -14,7 +14,14 @@ import typer
 from bot.aftercare import PlanError, move_release
 from bot.cli import fail, parse_when, settings_or_exit
 from bot.runtime import open_engine, prepare_database
-from scheduler.broadcast import Audience, AudienceError, delivery_report, send_broadcast
+from scheduler.broadcast import (
+    Audience,
+    AudienceError,
+    delivery_report,
+    queue_broadcast,
+    send_broadcast,
+)
+from storage.audit_q import record_cli_action, record_cli_reads
 from storage.db import session_scope
 from storage.models import OutboxStatus
 from storage.scheduling import list_outbox
@@ -55,8 +62,13 @@ def broadcast_cmd(
             # Ask only a person at a terminal; scripts and cron send after the count.
             if not yes and sys.stdin.isatty() and not typer.confirm("Send now?"):
                 return {"cancelled": True}
-            return await send_broadcast(engine, audience=audience, text=body,
-                                        created_by="cli", now=now)
+            async with session_scope(engine) as session:  # queued and audited together
+                sent = await queue_broadcast(session, audience=audience, text=body,
+                                             created_by="cli", now=now)
+                await record_cli_action(session, action="broadcast_sent", now=now, detail={
+                    "broadcast_id": sent["broadcast_id"], "audience": audience.describe(),
+                    "people": sent["audience_count"]})
+            return sent
         finally:
             await engine.dispose()
 
@@ -86,6 +98,8 @@ def outbox_cmd(
             async with session_scope(engine) as session:
                 found = await list_outbox(session, participant_id=participant, status=status,
                                           limit=max(1, min(limit, 1000)))
+                await record_cli_reads(session, now=datetime.now(UTC), detail={
+                    "command": "outbox"}, participant_ids=[r.participant_id for r in found])
             return [{"id": r.id, "participant_id": r.participant_id, "channel": r.channel,
                      "kind": str(r.kind), "status": str(r.status), "priority": r.priority,
                      "due_at": r.due_at.isoformat(), "attempts": r.attempts,

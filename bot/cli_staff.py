@@ -11,6 +11,7 @@ import typer
 
 from bot.cli import refuse, settings_or_exit
 from bot.runtime import open_engine, prepare_database
+from storage.audit_q import record_cli_action
 from storage.db import session_scope
 
 app = typer.Typer(help="Staff accounts for the staff console.", no_args_is_help=True)
@@ -34,9 +35,11 @@ def add(
         try:
             await prepare_database(engine)
             async with session_scope(engine) as session:
+                now = datetime.now(UTC)
                 user, password = await add_staff(session, email=email, role=role,
-                                                 prison=prison, region=region,
-                                                 now=datetime.now(UTC))
+                                                 prison=prison, region=region, now=now)
+                await record_cli_action(session, action="staff_added", now=now,
+                                        detail={"staff_id": user.id, "role": str(user.role)})
             return {"email": user.email, "password": password, "role": str(user.role),
                     "prison": prison.strip() if prison else None, "region": user.region}
         finally:

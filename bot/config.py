@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     blind_key: SecretStr | None = None
     local_mode: bool = True  # embedded default; False in production refuses placeholders
     log_level: str = "INFO"
+    # `run`, `web` and `worker` wait for a database that does not answer at start: this many
+    # tries after the first, pausing DB_START_WAIT seconds and doubling to 30 s (about two
+    # minutes in all), then exit 3 (see README "When things fail").
+    db_start_retries: int = Field(default=8, ge=0, le=1000)
+    db_start_wait: float = Field(default=1.0, gt=0, le=60)
+    # On SIGTERM, sends already on the wire get this long to finish and be recorded.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
     staff_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # staff signed out after this
     # Largest request body accepted (webhooks, staff forms); the feeds upload page allows 5 MB.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=100 * 1024 * 1024)

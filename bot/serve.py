@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
@@ -17,14 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.inbox import ChannelRuntime
 from bot.channels.log_sender import LogSender
 from bot.config import ConfigError, Settings
-from bot.runtime import open_engine, prepare_database, protect_secrets
+from bot.runtime import open_engine, prepare_database, protect_secrets, wait_for_database
 from bot.web import create_app
 from scheduler.errors import TransientSendError
 from scheduler.ratelimit import DEFAULT_LIMITS, ChannelLimit, RateLimiter
 from scheduler.retention import RetentionPolicy
 from scheduler.sender import OutgoingMessage, Sender, SendResult
 from scheduler.service import DispatchLoop
-from scheduler.worker import build_scheduler
+from scheduler.worker import build_scheduler, stop_scheduler
 from storage.budget import DatabaseBudget
 from storage.db import is_postgres
 
@@ -194,9 +195,15 @@ async def serve(
     """Serve until interrupted; Telegram being unreachable never stops SMS or the console."""
     protect_secrets(settings)
     engine = open_engine(settings)
-    await prepare_database(engine)
+    try:
+        await wait_for_database(engine, settings)
+        await prepare_database(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
     senders = build_senders(settings, engine=engine)
     limiter = build_limiter(settings, engine)  # the worker and the fast path share it
+    stop = asyncio.Event()
     runtime = ChannelRuntime(engine=engine, settings=settings, senders=senders, limiter=limiter)
     app: Any = None
 
@@ -208,6 +215,7 @@ async def serve(
 
     async with AsyncExitStack() as stack:
         stack.push_async_callback(engine.dispose)
+        stack.callback(_on_sigterm(stop))
         stack.push_async_callback(_close_senders, senders)
         tg_app = None
         if settings.telegram_enabled:
@@ -228,34 +236,70 @@ async def serve(
         if worker:
             loop = DispatchLoop(engine, senders, limiter=limiter)
             await loop.start()
-            stack.push_async_callback(loop.stop)
             scheduler = build_scheduler(
                 engine, senders, limiter=limiter, loop=loop,
                 retention=RetentionPolicy(body_days=settings.body_retention_days))
             scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
+            stack.push_async_callback(_stop_worker, scheduler, loop,
+                                      settings.shutdown_grace_seconds)
             logger.info("worker started")
         if web:
             app = create_app(settings, engine, senders=senders, telegram_app=tg_app,
                              limiter=limiter)
             # log_config=None: uvicorn's records go through our redacting root handler.
+            # The fast path's sends run as background tasks of their requests: on SIGTERM
+            # uvicorn waits for them, for as long as the worker's sends get.
             config = uvicorn.Config(app, host=host, port=port, log_level="info",
-                                    log_config=None)
+                                    log_config=None,
+                                    timeout_graceful_shutdown=int(
+                                        settings.shutdown_grace_seconds) or None)
             logger.info("web app at http://%s:%s", host, port)
-            await _serve_until_cancelled(uvicorn.Server(config))
+            await _serve_until(uvicorn.Server(config), stop)
         else:
-            await asyncio.Event().wait()
+            await stop.wait()
+        logger.info("stopping: sends on the wire get up to %.0fs to finish",
+                    settings.shutdown_grace_seconds)
+    logger.info("stopped")
 
 
-async def _serve_until_cancelled(server: uvicorn.Server) -> None:
-    """Run uvicorn; if we are cancelled, let it close its connections before we go."""
-    serving = asyncio.create_task(server.serve())
+async def _stop_worker(scheduler: Any, loop: DispatchLoop, grace: float) -> None:
+    """Stop the jobs and the dispatch loop together, each given up to `grace` seconds."""
+    await asyncio.gather(stop_scheduler(scheduler, grace), loop.stop(grace))
+
+
+def _on_sigterm(stop: asyncio.Event) -> Callable[[], None]:
+    """Let SIGTERM set `stop` (so the clean-up runs); return what undoes that.
+
+    uvicorn puts back the handler it found and raises the signal again once it has closed
+    its connections: this handler then takes it, rather than the default (die at once).
+    """
+    loop = asyncio.get_running_loop()
     try:
-        await asyncio.shield(serving)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    return undo
+
+
+async def _serve_until(server: uvicorn.Server, stop: asyncio.Event) -> None:
+    """Run uvicorn until it stops by itself or `stop` is set; if we are cancelled, let it
+    close its connections before we go."""
+    serving = asyncio.create_task(server.serve())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         server.should_exit = True
         await serving
         raise
+    finally:
+        stopping.cancel()
+    server.should_exit = True
+    await serving
 
 
 async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -> dict[str, Any]:

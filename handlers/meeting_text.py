@@ -256,13 +256,16 @@ def groups(items: Sequence[T], meeting_of: Callable[[T], Meeting],
            timed: Callable[[T], bool]) -> list[list[T]]:
     """Gather a group's meetings on different days together, in order of first sight."""
     out: list[list[T]] = []
+    keys: list[tuple[str, ...]] = []  # each group's key, worked out once
     for item in items:
         m = meeting_of(item)
-        home = next((g for g in out if timed(item) and timed(g[0])
-                     and group_key(meeting_of(g[0])) == group_key(m)
-                     and m.weekday not in {meeting_of(i).weekday for i in g}), None)
+        key = group_key(m)
+        home = next((g for g, k in zip(out, keys, strict=True) if timed(item) and timed(g[0])
+                     and k == key and m.weekday not in {meeting_of(i).weekday for i in g}),
+                    None)
         if home is None:
             out.append([item])
+            keys.append(key)
         else:
             home.append(item)
     return out

@@ -44,8 +44,11 @@ class Town:
     nation: str  # ENG, WLS, SCT, NIR
 
 
+@lru_cache(maxsize=8192)
 def fold(text: str) -> str:
-    """Fold a place name for matching: no accents, lower case, words split by single spaces."""
+    """Fold a place name for matching: no accents, lower case, words split by single spaces.
+
+    Remembered: every search folds the same few hundred meeting names and places again."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     text = text.replace("&", " and ").replace("'", "")

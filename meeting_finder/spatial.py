@@ -15,6 +15,7 @@ import time as clock
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -119,7 +120,9 @@ class MeetingIndex:
         return out
 
 
+@lru_cache(maxsize=512)
 def _zone(name: str) -> Any:
+    # Remembered: a Meeting is costly to build, and the zones are few.
     return meeting_zone(Meeting(slug="", name="", weekday=0, timezone=name))
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from scheduler import telemetry
 from scheduler.errors import PermanentSendError, SendLater, TransientSendError
 from scheduler.passes import Pass
 from scheduler.sender import OutgoingMessage, SendResult
@@ -71,8 +72,10 @@ async def _send(run: Pass, row: OutboundMessage) -> object:
     try:
         result: object = await sender.send(message)
     except (PermanentSendError, SendLater) as exc:
+        telemetry.count_send_error(row.channel, exc)
         return exc
     except TransientSendError as exc:
+        telemetry.count_send_error(row.channel, exc)
         await _note_transient(run, row.channel, exc)
         if exc.maybe_sent:
             return await _settle(run, row, message, exc)

@@ -6,29 +6,125 @@ seconds at the latest. So a message due at 10:00:00 leaves at 10:00:00, not at t
 sweep. The urgent loop and the bulk loop run side by side: a broadcast being sent never
 keeps the urgent loop from claiming a crisis reply, and the limiter gives that reply the
 next send slot.
+
+Faults. A pass that fails (the database stopped or restarting) costs one log line and is
+tried again after a pause doubling to `retry_longest`; the loop carries on by itself when
+the database answers again. Each channel keeps at most `policy.concurrency` provider calls
+out and a pass may make `FREE_CALLS` more, so a slow provider never takes every call slot
+from the other channels (a row beyond its channel's share goes back untried for a second).
+`stop(grace)` drains: the loop's own passes see every channel as paused, so the dispatcher
+hands each row it claims straight back to the queue (untried, never marked in flight) while
+the calls already on the wire finish and are recorded, for at most `grace` seconds; a call
+still out after that is left to the recovery rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.dispatcher import DispatchPolicy, dispatch
-from scheduler.ratelimit import RateLimiter
-from scheduler.sender import Sender
+from scheduler.errors import SendLater
+from scheduler.ratelimit import BudgetStore, Level, Rate, RateLimiter
+from scheduler.sender import OutgoingMessage, Sender, SendResult
 from storage.db import session_scope
 from storage.notify import listen_outbox, on_local_notify
+from storage.outage import DATABASE_DOWN
 from storage.outbox_q import Lane, earliest_due
 
 logger = logging.getLogger(__name__)
+DRAIN_DEFER = 1.0  # seconds a row claimed while stopping waits before anyone claims it again
+BUSY_DEFER = 1.0  # seconds a row handed back by a channel with all its calls out waits
+FREE_CALLS = 2  # calls a pass may make beyond any one channel's: kept for the others
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _Draining:
+    """The limiter's budgets as this loop's passes see them: while the loop stops, every
+    channel reads as paused, so the dispatcher puts what it claims back untried (its own
+    "channel paused" path). Only this view pauses: other passes and processes are untouched.
+    """
+
+    def __init__(self, inner: BudgetStore, epoch: Callable[[], float]) -> None:
+        self.inner, self.epoch, self.on = inner, epoch, False
+
+    async def take(self, key: str, *, cost: float, rate: Rate, level: Level, now: float,
+                   admit: float | None = None) -> float:
+        """Spend from the real budget."""
+        return await self.inner.take(key, cost=cost, rate=rate, level=level, now=now,
+                                     admit=admit)
+
+    async def hold(self, key: str, *, level: Level, until: float) -> None:
+        """Hold the real budget."""
+        await self.inner.hold(key, level=level, until=until)
+
+    async def pause(self, key: str, *, until: float) -> None:
+        """Pause the real budget (retry_after, an outage)."""
+        await self.inner.pause(key, until=until)
+
+    async def paused_until(self, key: str) -> float:
+        """Return the real pause, or a short one on every channel while draining."""
+        until = await self.inner.paused_until(key)
+        return max(until, self.epoch() + DRAIN_DEFER) if self.on else until
+
+
+class _Share:
+    """A channel's sender that takes at most `most` calls at once: one more is handed back
+    untried (SendLater, no attempt counted). The loop's passes may make `FREE_CALLS` more
+    calls than any one channel, so a slow provider never takes every slot from the others."""
+
+    def __init__(self, inner: Sender, most: int) -> None:
+        self.inner, self.most, self.out = inner, most, 0
+        self.channel = inner.channel
+
+    def cost(self, message: OutgoingMessage) -> float:
+        """Ask the real sender."""
+        return self.inner.cost(message)
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send through the real sender, or hand the row back if the channel is full."""
+        if self.out >= self.most:
+            raise SendLater(f"{self.channel}: {self.out} calls already out",
+                            seconds=BUSY_DEFER, code="busy")
+        self.out += 1
+        try:
+            return await self.inner.send(message)
+        finally:
+            self.out -= 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)  # lookup, if the channel has one
+
+
+class _Shares(Mapping[str, Sender]):
+    """The process's senders, each held to its share; a sender replaced later (Telegram
+    connecting after start-up) is picked up."""
+
+    def __init__(self, senders: Mapping[str, Sender], most: int) -> None:
+        self.senders, self.most = senders, most
+        self._shares: dict[str, _Share] = {}
+
+    def __getitem__(self, channel: str) -> Sender:
+        inner = self.senders[channel]
+        share = self._shares.get(channel)
+        if share is None or share.inner is not inner:
+            share = self._shares[channel] = _Share(inner, self.most)
+        return share
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.senders)
+
+    def __len__(self) -> int:
+        return len(self.senders)
 
 
 class DispatchLoop:
@@ -44,13 +140,26 @@ class DispatchLoop:
         safety: float = 5.0,
         busy_poll: float = 0.2,
         clock: Callable[[], datetime] = _utc_now,
+        retry_first: float = 1.0,
+        retry_longest: float = 30.0,
     ) -> None:
         self.engine, self.senders, self.limiter = engine, senders, limiter
         self.policy, self.safety, self.busy_poll, self.clock = policy, safety, busy_poll, clock
+        self.retry_first, self.retry_longest = retry_first, retry_longest
+        # Each channel keeps the configured number of calls at once; a pass may make
+        # FREE_CALLS more, which only another channel can use (one set per lane).
+        base = policy or DispatchPolicy()
+        self._pass_policy = replace(base, concurrency=base.concurrency + FREE_CALLS)
+        self._shares = {lane: _Shares(senders, base.concurrency) for lane in Lane}
+        self._draining = _Draining(limiter.store, limiter.clock.epoch)
+        self._pass_limiter = replace(limiter, store=self._draining)
         self._wake = {lane: asyncio.Event() for lane in Lane}
+        self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._listener: asyncio.Task[None] | None = None
         self._forget: Callable[[], None] = lambda: None
         self.passes = 0
+        self.failed_passes = 0
 
     def notify(self) -> None:
         """Something was written to the outbox: look now."""
@@ -62,47 +171,87 @@ class DispatchLoop:
         self._forget = on_local_notify(self.notify)
         self._tasks = [asyncio.create_task(self._lane(lane), name=f"dispatch-{lane}")
                        for lane in Lane]
-        self._tasks.append(asyncio.create_task(self._listen(), name="dispatch-listen"))
+        self._listener = asyncio.create_task(self._listen(), name="dispatch-listen")
 
-    async def stop(self) -> None:
-        """Stop the loops; a send on the wire is left to the recovery rules."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop claiming; give sends on the wire up to `grace` seconds to finish and be
+        recorded, handing back what was claimed but not sent; then stop the loops."""
         self._forget()
-        for task in self._tasks:
+        self._stop.set()
+        self._draining.on = True
+        self.notify()
+        if self._listener is not None:
+            self._listener.cancel()
+        if self._tasks and grace > 0:
+            _done, late = await asyncio.wait(self._tasks, timeout=grace)
+            if late:
+                logger.warning("dispatch: sends still out after %.0fs; leaving them to the "
+                               "recovery rules", grace)
+        for task in [*self._tasks, *([self._listener] if self._listener else [])]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*self._tasks, *([self._listener] if self._listener else []),
+                             return_exceptions=True)
+        self._tasks, self._listener = [], None
 
     async def _listen(self) -> None:
-        try:
-            await listen_outbox(self.engine, self.notify)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001  (without NOTIFY the safety sweep still runs)
-            logger.warning("outbox listener stopped (%s); relying on the sweep",
-                           type(exc).__name__)
+        """Hear other processes' writes (PostgreSQL); listen again after a lost connection."""
+        pause = self.retry_first
+        while not self._stop.is_set():
+            try:
+                await listen_outbox(self.engine, self.notify)
+                return  # SQLite: nobody else to hear
+            except asyncio.CancelledError:
+                raise
+            except DATABASE_DOWN as exc:
+                logger.warning("outbox listener lost the database (%s); the sweep runs, "
+                               "listening again in %.1fs", type(exc).__name__, pause)
+            except Exception as exc:  # noqa: BLE001  (without NOTIFY the safety sweep still runs)
+                logger.warning("outbox listener stopped (%s); relying on the sweep",
+                               type(exc).__name__)
+                return
+            await self._pause(pause)
+            pause = min(self.retry_longest, pause * 2)
 
     async def _lane(self, lane: Lane) -> None:
         failures = 0
-        while True:
+        while not self._stop.is_set():
             self._wake[lane].clear()
             try:
-                stats = await dispatch(self.engine, self.senders, now=self.clock(), lane=lane,
-                                       limiter=self.limiter, policy=self.policy)
+                stats = await dispatch(self.engine, self._shares[lane], now=self.clock(),
+                                       lane=lane, limiter=self._pass_limiter,
+                                       policy=self._pass_policy)
                 self.passes += 1
+                if failures:
+                    logger.info("dispatch %s: working again after %d failed passes", lane,
+                                failures)
                 failures = 0
+                if self._stop.is_set():
+                    return
                 wait = await self._next_wait(lane, busy=stats.attempts > 0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001  (the loop must outlive any one fault)
                 failures += 1
-                wait = min(30.0, 0.5 * 2 ** failures)
-                logger.error("dispatch %s pass failed (%s); again in %.1fs", lane,
-                             type(exc).__name__, wait)
+                self.failed_passes += 1
+                pause = min(self.retry_longest, self.retry_first * 2 ** (failures - 1))
+                what = "database unreachable" if isinstance(exc, DATABASE_DOWN) else "failed"
+                logger.error("dispatch %s pass %s (%s); again in %.1fs", lane, what,
+                             type(exc).__name__, pause)
+                # A back-off is not cut short by writes: the database is what is failing.
+                await self._pause(pause)
+                continue
             if wait > 0:
                 try:
                     await asyncio.wait_for(self._wake[lane].wait(), timeout=wait)
                 except TimeoutError:
                     pass
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or until the loop is told to stop."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def _next_wait(self, lane: Lane, *, busy: bool) -> float:
         """Return seconds until this lane's next row is due, within the safety bound."""

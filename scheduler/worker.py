@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from storage.db import session_scope
 from storage.erasure import forget_unlinked_in_batches
 from storage.inbound_limits_q import forget_idle_senders
 from storage.limits_q import forget_locks
+from storage.outage import DATABASE_DOWN
 from storage.scheduling import count_due
 from storage.simulator_q import purge_idle_simulated
 
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 5
 PLAN_SECONDS = 300
 FEEDS_AT = {"hour": 3, "minute": 20}  # daily, Europe/London: before anyone plans their day
+JOB_TASK = "worker-job:"  # the name of a running job's task starts with this
 
 
 async def run_cycle(
@@ -69,6 +72,33 @@ async def housekeeping(engine: AsyncEngine, *, now: datetime) -> int:
     return await forget_unlinked_in_batches(engine, now=now)
 
 
+def outlives_outages(name: str, job: Callable[[], Awaitable[None]]
+                     ) -> Callable[[], Awaitable[None]]:
+    """Wrap a job so a database outage costs one log line, not a trace; the job simply runs
+    again at its next time (the rows say what is due, so nothing is lost meanwhile)."""
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            task.set_name(JOB_TASK + name)  # so stop_scheduler can wait for it
+        try:
+            await job()
+        except DATABASE_DOWN as exc:
+            logger.error("%s job: database unreachable (%s); trying again at its next run",
+                         name, type(exc).__name__)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+def _add(scheduler: AsyncIOScheduler, name: str, job: Callable[[], Awaitable[None]],
+         trigger: str, **options: Any) -> None:
+    """Add a job that outlives database outages, runs once however late it is
+    (coalesce, misfire_grace_time=None) and never twice at once (max_instances=1)."""
+    scheduler.add_job(outlives_outages(name, job), trigger, id=name, max_instances=1,
+                      coalesce=True, misfire_grace_time=None, **options)
+
+
 def build_scheduler(
     engine: AsyncEngine,
     senders: Mapping[str, Sender],
@@ -102,26 +132,37 @@ def build_scheduler(
     # The rows say what is due, so a missed sweep or plan has nothing to catch up on: run it
     # once (coalesce) however late (misfire_grace_time=None), and never two at once
     # (max_instances=1) so a slow sweep under a rate limit is not joined by a second one.
-    scheduler.add_job(sweep, "interval", seconds=SWEEP_SECONDS, id="sweep",
-                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    _add(scheduler, "sweep", sweep, "interval", seconds=SWEEP_SECONDS)
     # Planning is idempotent (dedupe keys); first run at start so a restarted worker is current.
-    scheduler.add_job(planning, "interval", seconds=PLAN_SECONDS, id="plan",
-                      max_instances=1, coalesce=True, misfire_grace_time=None,
-                      next_run_time=datetime.now(UTC))
+    _add(scheduler, "plan", planning, "interval", seconds=PLAN_SECONDS,
+        next_run_time=datetime.now(UTC))
 
     async def retain() -> None:
         await run_retention(engine, senders, now=datetime.now(UTC), policy=retention)
 
     # Old bodies blanked and delivered texts redacted at the provider (scheduler.retention);
     # its own job, so a slow provider never holds up planning.
-    scheduler.add_job(retain, "interval", seconds=PLAN_SECONDS, id="retention",
-                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    _add(scheduler, "retention", retain, "interval", seconds=PLAN_SECONDS)
 
     async def feeds() -> None:
         await refresh_all(engine, now=datetime.now(UTC))
 
     # Feeds a coordinator gave an address for are fetched and imported once a day; each is
     # claimed first, so several workers never import one feed twice.
-    scheduler.add_job(feeds, "cron", **FEEDS_AT, timezone="Europe/London", id="feeds",
-                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    _add(scheduler, "feeds", feeds, "cron", **FEEDS_AT, timezone="Europe/London")
     return scheduler
+
+
+async def stop_scheduler(scheduler: AsyncIOScheduler, grace: float) -> None:
+    """Start no more jobs, give the running ones up to `grace` seconds to end, then shut
+    down (what is still running is cancelled; its rows say what is left to do)."""
+    if scheduler.running:
+        scheduler.pause()
+    running = [t for t in asyncio.all_tasks() if t.get_name().startswith(JOB_TASK)]
+    if running and grace > 0:
+        _done, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            logger.warning("%s job still running after %.0fs; stopping it",
+                           task.get_name().removeprefix(JOB_TASK), grace)
+    if scheduler.running:
+        scheduler.shutdown(wait=False)

@@ -14,7 +14,9 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (registers every table)
+from storage.audit_q import install_append_only
 from storage.errors import DatabaseURLError
+from storage.sqlite_turns import take_turns
 
 
 def async_url(url: str) -> str:
@@ -78,12 +80,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine for a plain or async database URL.
 
     Parameters are hidden from SQLAlchemy's errors and statement logs: they carry message
-    bodies, phone numbers, names and link codes.
+    bodies, phone numbers, names and link codes. On SQLite, this process's writers take
+    turns (`storage.sqlite_turns`).
     """
     kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        take_turns(engine)
     return engine
 
 
@@ -108,6 +112,7 @@ async def create_all(engine: AsyncEngine) -> None:
     """Create every table (tests; production uses Alembic migrations)."""
     async with engine.begin() as conn:
         await conn.run_sync(SQLModel.metadata.create_all)
+        await conn.run_sync(install_append_only)  # the audit trail only grows
 
 
 async def drop_all(engine: AsyncEngine) -> None:

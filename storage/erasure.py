@@ -3,12 +3,16 @@
 What goes: the name (blanked), phone number, release postcode and location, every channel
 identity (phone number, Telegram chat id), link codes, the body of every message they sent
 or were sent, the address of every message row to them, all text in tool entries and
-check-ins, plan goals, key contacts, appointments, chosen meetings, conversation state,
-and audit rows of failed link attempts from their addresses. Everything queued is cancelled.
+check-ins, plan goals, key contacts, appointments, chosen meetings and conversation
+state. Everything queued is cancelled.
 
 What stays, with no way back to the person: the participant row (status `deleted`, name
 blank, release date cut to the month, prison and region kept), numbers in urge logs and
 check-ins, attendance records, crisis events (time and category only) and audit events.
+Audit rows are append-only (storage.audit_q), so erasure adds its own and edits none: they
+hold ids, actions and counts, never a name, body or number; a failed link attempt's actor is
+a keyed hash of the address (storage.crypto.blind_index) with no participant id, and once
+their identities and inbound rows are gone nothing ties that hash to the person.
 
 First of all the participant's data key is destroyed (see storage.crypto): every value
 sealed with it, in any copy of the database (the SQLite -wal file, PostgreSQL dead tuples,
@@ -41,7 +45,6 @@ from storage.errors import NotFound
 from storage.models import (
     AftercarePlan,
     Appointment,
-    AuditEvent,
     ChannelIdentity,
     CheckIn,
     ConversationState,
@@ -215,12 +218,6 @@ async def erase_participant(
     for identity in identities:
         await session.delete(identity)
         report.rows_deleted += 1
-    actors = [f"address:{hash_address(f'{channel}:{address}')}" for channel, address in addresses]
-    if actors:
-        result = await session.exec(
-            delete(AuditEvent).where(col(AuditEvent.actor).in_(actors))
-        )
-        report.rows_deleted += int(result.rowcount or 0)
 
     state = await session.get(ConversationState, participant_id)
     if state is not None:

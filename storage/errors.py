@@ -6,6 +6,7 @@ StorageError
  +-- LinkCodeError         a link code is unknown, used or expired
  +-- StaffExists           a staff account with that email already exists
  +-- RegionError           a region is badly defined, already exists or is unknown
+ +-- BackupError           a backup cannot be made or restored
 """
 
 
@@ -31,3 +32,7 @@ class StaffExists(StorageError):
 
 class RegionError(StorageError):
     """A region is badly defined, already exists, or no region has that name."""
+
+
+class BackupError(StorageError):
+    """A backup cannot be made or restored; the message says why in one line."""

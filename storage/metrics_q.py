@@ -16,6 +16,7 @@ from storage.models import (
     OutboundMessage,
     Participant,
 )
+from storage.outbox_q import lane_depths
 from storage.participants import failed_link_attempts
 
 LATENCY_WINDOW = timedelta(hours=1)
@@ -24,10 +25,16 @@ ANSWER_KINDS = (str(MessageKind.REPLY), str(MessageKind.CRISIS))  # written as a
 
 @dataclass
 class Snapshot:
-    """What /metrics shows beyond the queue gauges, read in one session."""
+    """Everything /metrics reads from the database, read in one session."""
 
     inbound: dict[str, int] = field(default_factory=dict)  # channel -> messages received
-    outbound: dict[tuple[str, str], int] = field(default_factory=dict)  # (status, channel)
+    # (channel, kind, status) -> outbox messages
+    outbound: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (channel, error) -> outbox rows whose last recorded error is this text: our fixed words
+    # ("twilio 21610: recipient unsubscribed"), never a provider's own message
+    errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (lane, channel, queued, due now, oldest due time) for every lane and channel with rows
+    lanes: list[tuple[str, str, int, int, datetime | None]] = field(default_factory=list)
     # kind -> seconds from the inbound (the reply row's created_at) to the send, last hour
     answer_seconds: dict[str, list[float]] = field(default_factory=dict)
     link_failures: int = 0  # failed link-code attempts in the last hour, all senders
@@ -61,8 +68,12 @@ async def snapshot(session: AsyncSession, *, now: datetime) -> Snapshot:
     snap = Snapshot()
     snap.inbound = {str(c): int(n) for c, n in
                     await _grouped(session, InboundMessage.channel)}
-    snap.outbound = {(str(s), str(c)): int(n) for s, c, n in
-                     await _grouped(session, OutboundMessage.status, OutboundMessage.channel)}
+    ob = OutboundMessage
+    snap.outbound = {(str(c), str(k), str(s)): int(n) for c, k, s, n in
+                     await _grouped(session, ob.channel, ob.kind, ob.status)}
+    snap.errors = {(str(c), str(e)): int(n) for c, e, n in
+                   await _grouped(session, ob.channel, ob.error) if e is not None}
+    snap.lanes = await lane_depths(session, now=now)
     snap.identities = {(str(s), str(c)): int(n) for s, c, n in
                        await _grouped(session, ChannelIdentity.status, ChannelIdentity.channel)}
     snap.participants = {str(s): int(n) for s, n in

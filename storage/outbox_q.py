@@ -96,6 +96,11 @@ def _rank(row: Any) -> Any:
                 (col(row.priority) < LANE_SPLIT, 1), else_=2)
 
 
+# One alias for every claim: SQLAlchemy memoises an alias's column adaptations, so a new
+# alias per claim cost more than the claim's own SQL (a third of a busy dispatcher's time).
+_EARLIER = aliased(OB, name="earlier")
+
+
 def _head_of_line(now: datetime, lease: timedelta) -> Any:
     """Return SQL true for rows with no earlier message to the same address still pending.
 
@@ -104,7 +109,7 @@ def _head_of_line(now: datetime, lease: timedelta) -> Any:
     which waits for it. A claim so takes at most one row per address, which also shares
     replies fairly between people.
     """
-    o = aliased(OB)
+    o = _EARLIER
     pending = or_(and_(col(o.status) == OutboxStatus.QUEUED, col(o.due_at) <= now),
                   and_(col(o.status) == OutboxStatus.SENDING, col(o.claimed_at) >= now - lease))
     before = or_(_rank(o) < _rank(OB), and_(_rank(o) == _rank(OB), col(o.id) < col(OB.id)))

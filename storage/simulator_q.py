@@ -3,7 +3,8 @@
 A simulated participant is marked by its channel: `preferred_channel` (and every identity)
 is one of SIMULATED_CHANNELS, which no sender serves, so nothing for them can reach a
 provider. Unlike a DELETE (storage.erasure keeps an anonymous row and counts), the
-simulator's throwaway person is purged: every row that names them goes.
+simulator's throwaway person is purged: every row that names them goes, but audit rows
+(append-only; they hold no text).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from storage.models import (
     AftercarePlan,
     Appointment,
     AttendanceRecord,
-    AuditEvent,
     ChannelIdentity,
     CheckIn,
     ConversationState,
@@ -165,14 +165,11 @@ async def purge(session: AsyncSession, participant_id: int) -> bool:
         col(ChannelIdentity.participant_id) == participant_id))).all()
     pairs = {(str(i.channel), i.address) for i in identities}
     pairs.add((str(p.preferred_channel), sim_address(participant_id)))
-    actors = [f"participant:{participant_id}",
-              *(f"address:{hash_address(f'{c}:{a}')}" for c, a in pairs)]
     for channel, address in pairs:
         await forget_lock(session, sender_lock(f"{channel}:{address}"))
     await session.exec(delete(OutboundMessage).where(_outbox_of(p)))
     await session.exec(delete(InboundMessage).where(_inbound_of(p)))
-    await session.exec(delete(AuditEvent).where(
-        or_(col(AuditEvent.participant_id) == participant_id, col(AuditEvent.actor).in_(actors))))
+    # Audit rows stay: the table is append-only (storage.audit_q) and they hold no text.
     for model in _BY_PARTICIPANT:
         await session.exec(delete(model).where(
             col(model.participant_id) == participant_id))

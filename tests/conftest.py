@@ -40,6 +40,16 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fresh_log_secrets() -> Iterator[None]:
+    """Forget the secrets a test's service registered for redaction: each test sees its own."""
+    from bot import logs
+
+    kept = list(logs._secrets)
+    yield
+    logs._secrets[:] = kept
+
+
 def _stamp_head(conn: Connection) -> None:
     command.stamp(alembic_config(conn), "head")
 

@@ -153,7 +153,13 @@ def _backoff(attempt: int) -> float:
 
 
 async def send_replies(runtime: ChannelRuntime, keys: list[str]) -> DispatchStats:
-    """Send the replies just written, now (the fast path); the worker catches leftovers."""
+    """Send the replies just written, now (the fast path); the worker catches leftovers.
+
+    This runs even where the worker's dispatch loop shares the process (`throughcare run`):
+    the loop sends a pass's rows one rate slot after another, and a crisis reply must not
+    wait behind another person's flood for its turn in that pass. The two claim the same
+    rows at most once between them (a claim is one conditional UPDATE).
+    """
     if not keys:
         return DispatchStats()
     return await dispatch(runtime.engine, runtime.senders, now=runtime.clock(), keys=keys,

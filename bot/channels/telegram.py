@@ -140,7 +140,9 @@ def read_update(data: object, bot: Any, *, now: datetime) -> tuple[Update, Inbou
     try:
         update = Update.de_json(data, bot)
         inbound = update_to_inbound(update, now=now)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+        # A date too far out for a timestamp: OverflowError past 2**63 seconds, and the C
+        # library's EOVERFLOW (an OSError, though nothing is read) from about 10**17.
         raise NotAnUpdate(type(exc).__name__) from None
     if inbound is not None and not all(
         isinstance(value, str | None)

@@ -121,6 +121,14 @@ def in_window(last_inbound_at: datetime | None, now: datetime) -> bool:
     return now < _aware(last_inbound_at) + WINDOW - WINDOW_MARGIN
 
 
+def answers_in_window(facts: WindowFacts, now: datetime) -> bool:
+    """Say whether the row answers a message that opened the window, even from someone with
+    no identity yet (a stranger's "hi" is answered, not kept waiting for a window it opened)."""
+    row = facts.row
+    return row is not None and row.dedupe_key.startswith(f"reply:{CHANNEL}:") \
+        and in_window(row.created_at, now)
+
+
 def text_keys(facts: WindowFacts) -> list[str]:
     """Return the template keys that could serve this row, most specific first.
 
@@ -209,7 +217,7 @@ class WhatsAppSender:
             facts = await window_facts(session, outbox_id=message.id, channel=CHANNEL,
                                        address=message.address)
         last = facts.identity.last_inbound_at if facts.identity is not None else None
-        if in_window(last, now):
+        if in_window(last, now) or answers_in_window(facts, now):
             return await self._free_text(message)
         chosen = self._template(facts)
         if chosen is not None:

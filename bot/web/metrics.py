@@ -1,48 +1,44 @@
-"""GET /metrics: Prometheus text from the database, with no personal data in any label.
+"""GET /metrics: Prometheus text, with no personal data in any label.
 
-Every label is one of a small fixed set (channel, status, lane, kind, quantile), so the
-series stay few however many people use the service. Counters that the database keeps
-(messages received, sent) are shown as gauges: they are read, not incremented here, and
-go down when retention forgets rows.
+Each app has its own registry (never prometheus_client's global one). It holds the webhook
+latency histogram, the process-wide provider error counter (`scheduler.telemetry`) and a
+collector that turns one database snapshot, read at scrape time, into families.
+
+Every label is one of a small fixed set (channel, kind, status, lane, route, quantile, and a
+provider's error code checked for shape and capped in number), so the series stay few however
+many people use the service. Counts the database keeps (messages in and out) are gauges: they
+are read, not incremented here, and go down when retention forgets rows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from bot.web.timing import WebhookTimer
+from scheduler import telemetry
 from storage.db import session_scope
 from storage.metrics_q import Snapshot, snapshot
-from storage.outbox_q import lane_depths
 
 router = APIRouter()
-CONTENT_TYPE = "text/plain; version=0.0.4"
+# The classic text format, which every Prometheus reads (prometheus_client's own constant for it
+# changed name between versions).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUANTILES = (0.5, 0.95)
-
-LANE_METRICS = (
-    ("throughcare_outbox_queued", "Queued outbox messages, due or not, by lane and channel."),
-    ("throughcare_outbox_due", "Outbox messages due now, not yet claimed, by lane and channel."),
-    ("throughcare_outbox_oldest_due_age_seconds",
-     "How long the oldest due message has waited, by lane and channel (0 when none)."),
-)
-
-
-def _head(name: str, help_text: str, kind: str = "gauge") -> list[str]:
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-
-
-def _labels(**values: str) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in values.items())
-    return "{" + inner + "}" if inner else ""
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+LANES = ("urgent", "bulk")
+WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# The code in an error we stored: "twilio 21610: ...", "twilio http 500", "telegram 403: ...",
+# also inside "gave up after 5 tries: twilio http 503" or "by sms: twilio 21211: ...".
+PROVIDER_CODE = re.compile(r"\b(?:twilio|telegram)(?: http)? ([0-9]{1,6})\b")
 
 
 def quantile(values: Iterable[float], q: float) -> float:
@@ -53,90 +49,151 @@ def quantile(values: Iterable[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-async def lane_lines(engine: AsyncEngine, now: datetime) -> list[str]:
-    """Return the per-lane, per-channel queue gauges."""
-    async with session_scope(engine) as session:
-        depths = await lane_depths(session, now=now)
-    lines: list[str] = []
-    for n, (name, help_text) in enumerate(LANE_METRICS):
-        lines += _head(name, help_text)
-        for lane, channel, queued, due, oldest in sorted(depths):
-            age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
-            value = (queued, due, round(age, 3))[n]
-            lines.append(f"{name}{_labels(lane=str(lane), channel=str(channel))} {value}")
-    return lines
+def _gauge(name: str, help_text: str, samples: Iterable[tuple[tuple[str, ...], float]] = (),
+           *, names: tuple[str, ...] = ()) -> GaugeMetricFamily:
+    """Return a gauge family with one sample per (label values, value)."""
+    family = GaugeMetricFamily(name, help_text, labels=list(names))
+    for values, value in samples:
+        family.add_metric(list(values), value)
+    return family
 
 
-def traffic_lines(snap: Snapshot) -> list[str]:
-    """Return the message counts: in by channel, out by status and channel."""
-    lines = _head("throughcare_up", "1 while the web process answers.") + ["throughcare_up 1"]
-    lines += _head("throughcare_outbox_messages", "Outbox messages by status.")
-    by_status: dict[str, int] = {}
-    for (status, _channel), n in snap.outbound.items():
-        by_status[status] = by_status.get(status, 0) + n
-    lines += [f"throughcare_outbox_messages{_labels(status=s)} {n}"
-              for s, n in sorted(by_status.items())]
-    lines += _head("throughcare_inbound_messages_total",
-                   "Inbound messages received and still kept, all channels.")
-    lines.append(f"throughcare_inbound_messages_total {sum(snap.inbound.values())}")
-    lines += _head("throughcare_inbound_messages", "Inbound messages received, by channel.")
-    lines += [f"throughcare_inbound_messages{_labels(channel=c)} {n}"
-              for c, n in sorted(snap.inbound.items())]
-    lines += _head("throughcare_outbound_messages", "Outbox messages by status and channel.")
-    lines += [f"throughcare_outbound_messages{_labels(status=s, channel=c)} {n}"
-              for (s, c), n in sorted(snap.outbound.items())]
-    return lines
+def traffic(snap: Snapshot) -> Iterator[Metric]:
+    """Yield messages in by channel and out by channel, kind and status."""
+    yield _gauge("throughcare_up", "1 while the web process answers.", [((), 1)])
+    yield _gauge("throughcare_messages_in", "Inbound messages received and still kept, by "
+                 "channel.", (((c,), n) for c, n in sorted(snap.inbound.items())),
+                 names=("channel",))
+    yield _gauge("throughcare_messages_out", "Outbox messages kept, by channel, kind and "
+                 "status.", (((c, k, s), n) for (c, k, s), n in sorted(snap.outbound.items())),
+                 names=("channel", "kind", "status"))
 
 
-def latency_lines(snap: Snapshot) -> list[str]:
-    """Return answer latency quantiles (inbound received to answer sent) over the last hour."""
+def provider_errors(snap: Snapshot) -> Iterator[Metric]:
+    """Yield outbox messages whose last recorded error carries a provider's code, by code."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for (channel, error), n in snap.errors.items():
+        found = PROVIDER_CODE.search(error)
+        if found:
+            counts[telemetry.channel_label(channel), telemetry.code_label(found[1])] += n
+    yield _gauge("throughcare_outbox_provider_errors", "Outbox messages kept whose last "
+                 "recorded error has this provider error code, by channel and code.",
+                 sorted(counts.items()), names=("channel", "code"))
+
+
+def latency(snap: Snapshot) -> Iterator[Metric]:
+    """Yield answer latency quantiles (inbound received to answer sent) over the last hour."""
     name = "throughcare_answer_latency_seconds"
-    lines = _head(name, "Seconds from an inbound message to its answer being sent, answers "
-                        "sent in the last hour, by kind (reply, crisis).")
-    for kind, values in sorted(snap.answer_seconds.items()):
-        lines += [f"{name}{_labels(kind=kind, quantile=str(q))} {round(quantile(values, q), 3)}"
-                  for q in QUANTILES]
-    lines += _head(f"{name}_samples", "Answers sent in the last hour, by kind.")
-    lines += [f"{name}_samples{_labels(kind=kind)} {len(values)}"
-              for kind, values in sorted(snap.answer_seconds.items())]
-    return lines
+    kinds = sorted(snap.answer_seconds.items())
+    yield _gauge(name, "Seconds from an inbound message to its answer being sent, answers sent "
+                 "in the last hour, by kind (reply, crisis) and quantile.",
+                 (((kind, str(q)), round(quantile(values, q), 3))
+                  for kind, values in kinds for q in QUANTILES), names=("kind", "quantile"))
+    yield _gauge(f"{name}_samples", "Answers sent in the last hour, by kind.",
+                 (((kind,), len(values)) for kind, values in kinds), names=("kind",))
 
 
-def people_lines(snap: Snapshot) -> list[str]:
-    """Return link failures, identities and participants by status, and the last send."""
-    lines = _head("throughcare_link_failures_last_hour",
-                  "Wrong link codes tried in the last hour, from every sender.")
-    lines.append(f"throughcare_link_failures_last_hour {snap.link_failures}")
-    lines += _head("throughcare_identities", "Channel identities by status and channel "
-                                             "(opted_out, blocked, unreachable: stopped).")
-    lines += [f"throughcare_identities{_labels(status=s, channel=c)} {n}"
-              for (s, c), n in sorted(snap.identities.items())]
+def people(snap: Snapshot) -> Iterator[Metric]:
+    """Yield link failures, identities and participants by status, and the last send."""
+    yield _gauge("throughcare_link_failures_last_hour",
+                 "Wrong link codes tried in the last hour, from every sender.",
+                 [((), snap.link_failures)])
+    yield _gauge("throughcare_identities", "Channel identities by status and channel "
+                 "(opted_out, blocked, unreachable: stopped).",
+                 sorted(snap.identities.items()), names=("status", "channel"))
     stopped = sum(n for (s, _c), n in snap.identities.items() if s != "active")
-    lines += _head("throughcare_identities_stopped",
-                   "Channel identities we can no longer send to.")
-    lines.append(f"throughcare_identities_stopped {stopped}")
-    lines += _head("throughcare_participants", "Participants by status.")
-    lines += [f"throughcare_participants{_labels(status=s)} {n}"
-              for s, n in sorted(snap.participants.items())]
-    lines += _head("throughcare_last_send_timestamp_seconds",
-                   "When the dispatcher last handed a message to a provider (Unix time, "
-                   "0 if never).")
-    last = snap.last_sent_at.timestamp() if snap.last_sent_at is not None else 0
-    lines.append(f"throughcare_last_send_timestamp_seconds {round(last, 3)}")
-    return lines
+    yield _gauge("throughcare_identities_stopped", "Channel identities we can no longer "
+                 "send to.", [((), stopped)])
+    yield _gauge("throughcare_participants", "Participants by status.",
+                 (((s,), n) for s, n in sorted(snap.participants.items())), names=("status",))
+    last = snap.last_sent_at.timestamp() if snap.last_sent_at is not None else 0.0
+    yield _gauge("throughcare_last_send_timestamp_seconds", "When the dispatcher last handed "
+                 "a message to a provider (Unix time, 0 if never).", [((), round(last, 3))])
 
 
-async def render(engine: AsyncEngine, now: datetime) -> str:
-    """Return the whole /metrics page as of `now`."""
-    async with session_scope(engine) as session:
-        snap = await snapshot(session, now=now)
-    lines = traffic_lines(snap) + latency_lines(snap) + people_lines(snap)
-    lines += await lane_lines(engine, now)
-    return "\n".join(lines) + "\n"
+def lanes(snap: Snapshot, now: datetime) -> Iterator[Metric]:
+    """Yield queue depth and dispatch lag per lane, and per lane and channel."""
+    rows = [(lane, channel, queued, due,
+             max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+            for lane, channel, queued, due, oldest in sorted(snap.lanes)]
+    names = ("lane", "channel")
+    yield _gauge("throughcare_queue_depth", "Queued outbox messages, due or not, by lane.",
+                 (((lane,), sum(r[2] for r in rows if r[0] == lane)) for lane in LANES),
+                 names=("lane",))
+    yield _gauge("throughcare_dispatch_lag_seconds", "How long the oldest due message of the "
+                 "lane has waited (0 when none is due).",
+                 (((lane,), round(max((r[4] for r in rows if r[0] == lane), default=0.0), 3))
+                  for lane in LANES), names=("lane",))
+    yield _gauge("throughcare_outbox_queued", "Queued outbox messages, due or not, by lane "
+                 "and channel.", (((r[0], r[1]), r[2]) for r in rows), names=names)
+    yield _gauge("throughcare_outbox_due", "Outbox messages due now, not yet claimed, by lane "
+                 "and channel.", (((r[0], r[1]), r[3]) for r in rows), names=names)
+    yield _gauge("throughcare_outbox_oldest_due_age_seconds", "How long the oldest due "
+                 "message has waited, by lane and channel (0 when none).",
+                 (((r[0], r[1]), round(r[4], 3)) for r in rows), names=names)
+
+
+class DatabaseCollector(Collector):
+    """Families read from the database: the route reads a snapshot, then the text is made.
+
+    The route sets `reading` and renders with no await in between, so two scrapes at once
+    each show their own snapshot.
+    """
+
+    def __init__(self) -> None:
+        self.reading: tuple[Snapshot, datetime] | None = None
+
+    def describe(self) -> list[Metric]:
+        """Describe nothing, so registering never asks for a reading."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every database family of the latest reading."""
+        if self.reading is None:
+            return
+        snap, now = self.reading
+        for part in (traffic(snap), provider_errors(snap), latency(snap), people(snap),
+                     lanes(snap, now)):
+            yield from part
+
+
+@dataclass
+class AppMetrics:
+    """One app's registry and the metrics it updates."""
+
+    registry: CollectorRegistry
+    database: DatabaseCollector
+    webhook_latency: Histogram
+
+
+def install_metrics(app: FastAPI, webhook_paths: Iterable[str]) -> AppMetrics:
+    """Give the app its registry, time its webhooks and serve /metrics.
+
+    Install after the other middleware, so the timing includes them too.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    database = DatabaseCollector()
+    registry.register(database)
+    telemetry.register(registry)
+    histogram = Histogram("throughcare_webhook_latency_seconds", "Seconds from a provider's "
+                          "webhook request arriving to the last byte of our answer, by route.",
+                          ("route",), buckets=WEBHOOK_BUCKETS, registry=registry)
+    paths = frozenset(webhook_paths)
+    for path in sorted(paths):
+        histogram.labels(route=path)  # every route shows, at zero, before its first request
+    app.state.metrics = AppMetrics(registry, database, histogram)
+    app.add_middleware(WebhookTimer, histogram=histogram, routes=paths)
+    app.include_router(router)
+    return app.state.metrics
 
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     """Serve the metrics as Prometheus text."""
     state = request.app.state
-    return PlainTextResponse(await render(state.engine, state.clock()), media_type=CONTENT_TYPE)
+    now = state.clock()
+    async with session_scope(state.engine) as session:
+        snap = await snapshot(session, now=now)
+    found: AppMetrics = state.metrics
+    found.database.reading = (snap, now)
+    return Response(generate_latest(found.registry), media_type=CONTENT_TYPE)

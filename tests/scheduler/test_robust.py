@@ -103,10 +103,10 @@ async def test_metrics_show_depth_and_oldest_due_age_per_lane_and_channel(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
                                  base_url="http://t") as client:
         body = (await client.get("/metrics")).text
-    assert 'throughcare_outbox_queued{lane="bulk",channel="sms"} 2' in body
-    assert 'throughcare_outbox_due{lane="bulk",channel="sms"} 1' in body
-    assert 'throughcare_outbox_oldest_due_age_seconds{lane="bulk",channel="sms"} 90.0' in body
-    assert 'throughcare_outbox_oldest_due_age_seconds{lane="urgent",channel="telegram"} 4.0' \
+    assert 'throughcare_outbox_queued{channel="sms",lane="bulk"} 2' in body
+    assert 'throughcare_outbox_due{channel="sms",lane="bulk"} 1' in body
+    assert 'throughcare_outbox_oldest_due_age_seconds{channel="sms",lane="bulk"} 90.0' in body
+    assert 'throughcare_outbox_oldest_due_age_seconds{channel="telegram",lane="urgent"} 4.0' \
         in body
 
 

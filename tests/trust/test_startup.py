@@ -70,7 +70,7 @@ async def test_telegram_unreachable_keeps_sms_and_console(
     assert "telegram unreachable at start-up (NetworkError)" in caplog.text
 
 
-@pytest.mark.parametrize("command", [["db", "upgrade"], ["web", "--port", "1"]])
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["worker", "--once"]])
 def test_database_down_is_one_line(tmp_path: Path, command: list[str]) -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT),

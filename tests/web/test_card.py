@@ -241,5 +241,6 @@ async def test_printing_is_audited_and_erased_people_have_no_card(
         participant.status = ParticipantStatus.DELETED
     assert seen == [(f"staff:{me.staff_id}", "participant_read"),
                     (f"staff:{me.staff_id}", "participant_change"),
-                    (f"staff:{me.staff_id}", "new_code")]
+                    (f"staff:{me.staff_id}", "new_code"),
+                    (f"staff:{me.staff_id}", "card_printed")]
     assert (await client.get(card_page)).status_code == 404

@@ -350,6 +350,9 @@ async def broadcast_csv(broadcast_id: int, staff: CoordinatorStaff, session: Ses
         writer.writerow([csv_cell(r[k]) for k in ("name", "prison", "channel", "reason")])
     for prison, n in await _hidden_prisons(session, broadcast_id, ring) if hidden else []:
         writer.writerow([f"{n} outside your caseload", prison or "no prison recorded", "", ""])
+    assert staff.id is not None  # the download itself, even an empty one, is on record
+    await record_staff_action(session, staff_id=staff.id, action="broadcast_export", now=now,
+                              detail={"broadcast_id": broadcast_id, "rows": len(ring)})
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="broadcast-{broadcast_id}-who-to-ring.csv"'})
 

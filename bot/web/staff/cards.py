@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.enrol import IssuedCode, new_code
 from bot.web.staff.deps import CurrentStaff, NowDep, ScopedParticipant, SessionDep, SettingsDep
 from bot.web.templating import render
+from storage.audit_q import record_staff_action
 from storage.models import Participant, ParticipantStatus, StaffUser
 
 router = APIRouter()
@@ -41,6 +42,14 @@ async def _issue(
 ) -> IssuedCode:
     """Issue a fresh code for the card, voiding the old (audited as `new_code`)."""
     return await new_code(session, participant_id=participant_id, now=now, issued_by=staff.id)
+
+
+async def _printed(session: AsyncSession, staff: StaffUser, participant_id: int,
+                   now: datetime, *, form: str) -> None:
+    """Audit that a card with their name and code left the service (`page` or `pdf`)."""
+    assert staff.id is not None
+    await record_staff_action(session, staff_id=staff.id, action="card_printed", now=now,
+                              participant_id=participant_id, detail={"format": form})
 
 
 def _page(request: Request, participant: Participant, card: ReleaseCard, *, printed: bool,
@@ -68,6 +77,7 @@ async def print_card(request: Request, staff: CurrentStaff, participant: ScopedP
                      session: SessionDep, now: NowDep, settings: SettingsDep) -> HTMLResponse:
     """Issue a new code and show the card with it, ready to print on one A5 sheet."""
     issued = await _issue(session, staff, _printable(participant), now)
+    await _printed(session, staff, issued.participant_id, now, form="page")
     card = await build_card(session, participant, settings=settings, now=now,
                             code=issued.link_code, code_expires=issued.expires)
     return _page(request, participant, card, printed=True, settings=settings)
@@ -85,6 +95,7 @@ async def print_card_pdf(staff: CurrentStaff, participant: ScopedParticipant,
                          session: SessionDep, now: NowDep, settings: SettingsDep) -> Response:
     """Issue a new code and answer with the card as a one-page A5 PDF."""
     issued = await _issue(session, staff, _printable(participant), now)
+    await _printed(session, staff, issued.participant_id, now, form="pdf")
     card = await build_card(session, participant, settings=settings, now=now,
                             code=issued.link_code, code_expires=issued.expires)
     pdf = await asyncio.to_thread(card_pdf, card)  # ~20 ms of drawing: off the event loop

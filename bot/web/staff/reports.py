@@ -65,6 +65,9 @@ async def download_report(staff: ChampionStaff, session: SessionDep, now: NowDep
     """Send the per-participant report as CSV (Champions and admins only)."""
     report = await build_report(session, staff, now=now)
     await _audit(session, staff, report, page=CSV, now=now)
+    assert staff.id is not None  # the download itself, even an empty one, is on record
+    await record_staff_action(session, staff_id=staff.id, action="report_export", now=now,
+                              detail={"page": CSV, "rows": len(report.rows)})
     day = now.astimezone(settings.tz).date().isoformat()
     return Response(report_csv(report.rows, tz=settings.tz), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="report-{day}.csv"'})

@@ -1,0 +1,103 @@
+"""SQLite writers in one process take turns in asyncio (storage.sqlite_turns)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from storage.db import make_engine
+from storage.sqlite_turns import is_write, take_turns
+
+pytestmark = pytest.mark.skipif(bool(os.environ.get("DATABASE_URL", "").startswith("postgres")),
+                                reason="SQLite's writer lock")
+WRITERS = 40
+
+
+def _short_busy_timeout(engine: AsyncEngine) -> None:
+    """Make SQLite give up on its file lock after 20 ms, as it would under a long burst."""
+    def pragma(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=20")
+        cursor.close()
+
+    event.listen(engine.sync_engine, "connect", pragma)
+
+
+async def _burst(engine: AsyncEngine) -> list[BaseException | None]:
+    """Run WRITERS transactions at once, each writing, thinking a moment, then committing."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS tally (n INTEGER)"))
+
+    async def writer(n: int) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT count(*) FROM tally"))  # a read first, as handlers do
+            await conn.execute(text("INSERT INTO tally (n) VALUES (:n)"), {"n": n})
+            await asyncio.sleep(0.005)  # the handler's own work, the turn held
+            await conn.commit()
+
+    return list(await asyncio.gather(*(writer(n) for n in range(WRITERS)),
+                                     return_exceptions=True))
+
+
+async def _count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM tally"))).scalar_one())
+
+
+async def test_a_burst_of_writers_all_commit_in_turn(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}", pool_size=WRITERS)
+    _short_busy_timeout(engine)
+    try:
+        results = await _burst(engine)
+        assert [r for r in results if r is not None] == []
+        assert await _count(engine) == WRITERS
+    finally:
+        await engine.dispose()
+
+
+async def test_without_turns_the_same_burst_meets_a_locked_database(tmp_path: Path) -> None:
+    """The control: the file lock alone fails some writers (so the test above can fail)."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'bare.db'}",
+                                 pool_size=WRITERS)
+    _short_busy_timeout(engine)
+    try:
+        results = await _burst(engine)
+        locked = [r for r in results if isinstance(r, OperationalError)]
+        assert locked, "expected some 'database is locked' without turns"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_writer_that_never_gives_its_turn_back_times_the_next_one_out(
+        tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'stuck.db'}")
+    take_turns(engine, timeout=0.2)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    try:
+        async with engine.connect() as holder:
+            await holder.execute(text("INSERT INTO t (n) VALUES (1)"))
+            async with engine.connect() as other:
+                with pytest.raises(OperationalError, match="locked"):
+                    await other.execute(text("INSERT INTO t (n) VALUES (2)"))
+        async with engine.begin() as conn:  # the turn came back with the connection
+            await conn.execute(text("INSERT INTO t (n) VALUES (3)"))
+    finally:
+        await engine.dispose()
+
+
+def test_only_row_writes_take_a_turn() -> None:
+    assert is_write("  insert into t values (1)")
+    assert is_write("UPDATE t SET n = 1")
+    assert is_write("DELETE FROM t")
+    assert not is_write("SELECT * FROM t")
+    assert not is_write("CREATE TABLE t (n INTEGER)")
+    assert not is_write("PRAGMA busy_timeout=10")
