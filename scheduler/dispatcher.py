@@ -65,11 +65,14 @@ async def dispatch(
     limit: int | None = None,
     limiter: RateLimiter | None = None,
     policy: DispatchPolicy | None = None,
+    housekeeping: bool = True,
 ) -> DispatchStats:
     """Send what is due until none is, urgent lane first.
 
     With `keys` (the fast path after an inbound message), send the urgent rows due for the
-    addresses those rows go to, in order, and nothing else.
+    addresses those rows go to, in order, and nothing else. Without `housekeeping` a pass
+    skips recovering lapsed claims, expiring overdue rows and scrubbing erased addresses
+    (a loop passing many times a second does those once a second).
     """
     limiter = limiter or default_limiter()
     run = Pass(engine, senders, now, limiter, policy or DispatchPolicy(), uuid.uuid4().hex,
@@ -83,9 +86,10 @@ async def dispatch(
             return run.stats
         lanes = [Lane.URGENT]
     else:
-        await outcomes.recover(run)
-        async with session_scope(engine) as session:
-            run.stats.expired += await q.expire_overdue(session, now=run.now())
+        if housekeeping:
+            await outcomes.recover(run)
+            async with session_scope(engine) as session:
+                run.stats.expired += await q.expire_overdue(session, now=run.now())
         lanes = [Lane.URGENT, Lane.BULK] if lane is None else [lane]
     try:
         while True:
@@ -102,7 +106,7 @@ async def dispatch(
     finally:
         if run.inflight:
             await asyncio.wait(run.inflight)
-    if keys is None:
+    if keys is None and housekeeping:
         async with session_scope(engine) as session:
             # The DELETE confirmation is the last row holding an erased person's address.
             await scrub_deleted_rows(session)

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from time import monotonic
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,6 +40,7 @@ from storage.outage import DATABASE_DOWN
 from storage.outbox_q import Lane, earliest_due
 
 logger = logging.getLogger(__name__)
+HOUSEKEEPING_EVERY = 1.0  # seconds between a lane's recover/expire/scrub steps
 DRAIN_DEFER = 1.0  # seconds a row claimed while stopping waits before anyone claims it again
 BUSY_DEFER = 1.0  # seconds a row handed back by a channel with all its calls out waits
 FREE_CALLS = 2  # calls a pass may make beyond any one channel's: kept for the others
@@ -214,12 +216,18 @@ class DispatchLoop:
 
     async def _lane(self, lane: Lane) -> None:
         failures = 0
+        tidied = -HOUSEKEEPING_EVERY  # monotonic time of this lane's last housekeeping
         while not self._stop.is_set():
             self._wake[lane].clear()
             try:
+                # Recovering lapsed claims and expiring overdue rows once a second is soon
+                # enough; every write wakes the loop, and a pass per reply need not redo it.
+                tidy = monotonic() - tidied >= HOUSEKEEPING_EVERY
                 stats = await dispatch(self.engine, self._shares[lane], now=self.clock(),
                                        lane=lane, limiter=self._pass_limiter,
-                                       policy=self._pass_policy)
+                                       policy=self._pass_policy, housekeeping=tidy)
+                if tidy:
+                    tidied = monotonic()
                 self.passes += 1
                 if failures:
                     logger.info("dispatch %s: working again after %d failed passes", lane,

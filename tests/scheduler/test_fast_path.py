@@ -12,7 +12,7 @@ from sqlmodel import select
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.config import Settings
 from handlers.types import Inbound
-from scheduler.ratelimit import RateLimiter
+from scheduler.ratelimit import ChannelLimit, RateLimiter
 from scheduler.service import DispatchLoop
 from storage.db import session_scope
 from storage.models import OutboundMessage, OutboxStatus
@@ -21,10 +21,15 @@ from tests.scheduler.conftest import FakeProvider, add_person
 SAM = "+447700900123"
 
 
+def _fast() -> RateLimiter:
+    """Return a limiter that never holds a test's few replies back."""
+    return RateLimiter(limits={"sms": ChannelLimit(per_second=1000.0)})
+
+
 def _runtime(engine: AsyncEngine, provider: FakeProvider) -> ChannelRuntime:
     settings = Settings(_env_file=None, database_url="sqlite:///unused.db")  # type: ignore[call-arg]
     return ChannelRuntime(engine=engine, settings=settings, senders={"sms": provider},
-                          limiter=RateLimiter())
+                          limiter=_fast())
 
 
 async def _text(runtime: ChannelRuntime, body: str, sid: str) -> list[str]:
@@ -55,7 +60,7 @@ async def test_with_a_loop_here_too_each_reply_goes_once(engine: AsyncEngine) ->
                      quiet_start_hour=0, quiet_end_hour=0)
     provider = FakeProvider("sms")
     runtime = _runtime(engine, provider)
-    loop = DispatchLoop(engine, {"sms": provider}, limiter=RateLimiter(), safety=30.0)
+    loop = DispatchLoop(engine, {"sms": provider}, limiter=_fast(), safety=30.0)
     await loop.start()
     try:
         keys: list[str] = []
@@ -63,11 +68,14 @@ async def test_with_a_loop_here_too_each_reply_goes_once(engine: AsyncEngine) ->
             written = await _text(runtime, word, f"SM{n:032d}")
             keys += written
             await send_replies(runtime, written)  # the loop was woken by the same commit
-        for _ in range(500):
+        for _ in range(1500):
             if len(provider.accepted) >= len(keys):
                 break
             await asyncio.sleep(0.01)
-        assert len(provider.accepted) == len(keys) > 0
+        async with session_scope(engine) as session:
+            dump = [(r.dedupe_key, r.status, r.error, r.due_at, r.claim_token, r.inflight_at)
+                    for r in (await session.exec(select(OutboundMessage))).all()]
+        assert len(provider.accepted) == len(keys) > 0, [d for d in dump if d[1] != "sent"]
         assert len(provider.calls) == len(keys)  # claimed once: never sent twice
         assert set(await _statuses(engine)) == {OutboxStatus.SENT}
     finally:
