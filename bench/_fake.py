@@ -20,6 +20,7 @@ from scheduler.errors import TransientSendError
 from scheduler.sender import OutgoingMessage, SendResult
 from scheduler.service import DispatchLoop
 from storage.db import create_all, drop_all, make_engine
+from storage.migrate import upgrade_to_head
 
 
 @dataclass
@@ -64,8 +65,9 @@ def over_limit(sends: list[tuple[float, int, float]], limit: float) -> int:
     return over
 
 
-async def scratch_engine() -> tuple[AsyncEngine, str]:
-    """Return an engine on BENCH_DATABASE_URL (emptied) or a temporary SQLite file."""
+async def scratch_engine(*, migrate: bool = False) -> tuple[AsyncEngine, str]:
+    """Return an engine on BENCH_DATABASE_URL (emptied) or a temporary SQLite file, its
+    tables made as the tests make them, or by the migrations (for a service that checks)."""
     url = os.environ.get("BENCH_DATABASE_URL") or \
         f"sqlite:///{tempfile.mkdtemp(prefix='tc-bench-')}/bench.db"
     engine = make_engine(url)
@@ -73,7 +75,10 @@ async def scratch_engine() -> tuple[AsyncEngine, str]:
         await drop_all(engine)
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    await create_all(engine)
+    if migrate:
+        await upgrade_to_head(engine)
+    else:
+        await create_all(engine)
     assert SQLModel.metadata.tables
     return engine, url
 

@@ -24,12 +24,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import crypto
-from storage.db import drop_all, make_engine
-from storage.migrate import upgrade_to_head
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -45,19 +41,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def migrated_engine() -> tuple[AsyncEngine, str]:
-    """Return an engine on BENCH_DATABASE_URL (emptied) or a new SQLite file, migrated."""
-    url = os.environ.get("BENCH_DATABASE_URL") or \
-        f"sqlite:///{tempfile.mkdtemp(prefix='tc-soak-')}/soak.db"
-    engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        await drop_all(engine)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    await upgrade_to_head(engine)
-    return engine, url
 
 
 class Stamps:

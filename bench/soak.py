@@ -32,15 +32,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bench._fake import report
-from bench._service import (
-    WEBHOOK_SECRET,
-    Service,
-    install_keys,
-    migrated_engine,
-    start_service,
-    stop_service,
-)
+from bench._fake import report, scratch_engine
+from bench._service import WEBHOOK_SECRET, Service, install_keys, start_service, stop_service
 from bench.inbound import CRISIS, SCRIPT
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH
 from bot.web.metrics import quantile
@@ -250,7 +243,7 @@ def log_errors(service: Service) -> int:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the service, warm it, load it, drain, stop it, check everything."""
     keys = install_keys()
-    engine, url = await migrated_engine()
+    engine, url = await scratch_engine(migrate=True)
     people = await add_people(engine, args.senders, now=datetime.now(UTC))
     service = await start_service(url, keys=keys, mps=args.mps, connections=args.senders + 50)
     posts: list[Post] = []
