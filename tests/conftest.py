@@ -25,6 +25,16 @@ USE_PG = PG_URL.startswith(("postgres://", "postgresql"))
 _pg_schema_ready = False
 
 
+async def pg_admin(sql: str) -> None:
+    """Run one statement on the PostgreSQL server from outside any test's database."""
+    eng = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with eng.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await eng.dispose()
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail loudly on any connection that is not to loopback."""
@@ -76,18 +86,10 @@ def pg_url() -> Iterator[str]:
     name = f"{make_url(PG_URL).database}_run_{os.getpid()}"
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
 
-    async def admin(sql: str) -> None:
-        eng = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-        try:
-            async with eng.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await eng.dispose()
-
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _fresh_pg(url: str) -> None:

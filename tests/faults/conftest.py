@@ -7,23 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import make_engine
 from tests.bot.conftest import clock, enrolled, stack  # noqa: F401  (fixtures used here)
-from tests.conftest import PG_URL, USE_PG
-
-
-async def _admin(sql: str) -> None:
-    """Run one statement from outside the test's database (PostgreSQL)."""
-    eng = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with eng.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await eng.dispose()
+from tests.conftest import USE_PG, pg_admin
 
 
 @asynccontextmanager
@@ -36,13 +24,13 @@ async def database_down(engine: AsyncEngine, db_url: str) -> AsyncIterator[None]
     """
     if USE_PG:
         name = make_url(db_url).database
-        await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await _admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+        await pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
         try:
             yield
         finally:
-            await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            await pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         return
     path = Path(str(make_url(db_url).database))
     await engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from bot.config import load_settings
 from storage import crypto
 from storage.db import create_all, make_engine
-from tests.conftest import PG_URL, _stamp_head, requires_postgres
+from tests.conftest import PG_URL, _stamp_head, pg_admin, requires_postgres
 from tests.ops.conftest import add_person, people, throughcare, throughcare_off_loop
 
 PHONE = "+447700900123"
@@ -28,20 +28,11 @@ exit 1
 """
 
 
-async def _admin(sql: str) -> None:
-    engine = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def scratch(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     """A database of this test's own beside the one named, the settings pointing at it."""
     name = f"{make_url(PG_URL).database}_backup_{os.getpid()}_{secrets.token_hex(3)}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("LOCAL_MODE", "true")
@@ -49,7 +40,7 @@ async def scratch(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     monkeypatch.setenv("BLIND_KEY", crypto.new_secret())
     load_settings(_env_file=None)  # installs those keys, as the service would
     yield url
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _names(url: str) -> list[tuple[str, str | None]]:
