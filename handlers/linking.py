@@ -27,6 +27,7 @@ from storage.participants import (
     find_identity,
     hash_address,
     identities_of,
+    is_known_code,
     link_identity,
     normalise_code,
     redeem_link_code,
@@ -83,12 +84,14 @@ async def first_contact(
     """Link a new address by code, or an enrolled phone by proof; return identity and replies.
 
     An enrolled number's name-and-month answer is read as that before as a code ("Sam
-    January" has a code's shape); anything else it sends is asked for proof.
+    January" has a code's shape), unless it is a code that was issued ("MARCH-DEC22" names
+    two months); anything else it sends is asked for proof.
     """
     enrolled = await _enrolled_unlinked(session, inbound)
-    if enrolled is not None and (proves_identity(text, enrolled) or looks_like_proof(text)):
-        return await _link_by_proof(session, inbound, text, enrolled, ctx)
     code = code_in(text)
+    if enrolled is not None and (proves_identity(text, enrolled) or (
+            looks_like_proof(text) and not (code and await is_known_code(session, code)))):
+        return await _link_by_proof(session, inbound, text, enrolled, ctx)
     if code is not None or looks_like_code(text):
         return await _link_by_code(session, inbound, code or text, ctx)
     if enrolled is not None:

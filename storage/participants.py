@@ -206,6 +206,12 @@ async def reissue_link_code(
     return code, expires
 
 
+async def is_known_code(session: AsyncSession, code: str) -> bool:
+    """Say whether a canonical code was ever issued (used, expired or live)."""
+    found = await session.exec(select(LinkCode.id).where(LinkCode.code_hash == hash_code(code)))
+    return found.first() is not None
+
+
 async def redeem_link_code(session: AsyncSession, *, code: str, now: datetime) -> Participant:
     """Use a link code once; return its participant or raise LinkCodeError."""
     canonical = normalise_code(code)

@@ -14,6 +14,7 @@ from storage.db import session_scope
 from storage.models import (
     ChannelIdentity,
     InboundMessage,
+    LinkCode,
     OutboundMessage,
     OutboxStatus,
     Participant,
@@ -22,6 +23,7 @@ from storage.models import (
 from storage.participants import (
     CODE_ALPHABET,
     MAX_FAILED_LINKS_PER_HOUR,
+    hash_code,
     new_link_code,
     normalise_code,
 )
@@ -126,6 +128,23 @@ async def test_a_recycled_number_cannot_guess_its_way_in(
 def test_what_counts_as_proof(text: str, proved: bool) -> None:
     person = Participant(display_name="Sam", release_date=date(2026, 11, 19))
     assert proves_identity(text, person) is proved
+
+
+@pytest.mark.parametrize("code", ["AB3DE-MAY7K", "MAR2X-DEC9Z", "2JUN3-SEPT4", "MARCH-DEC22",
+                                  "mar2x dec9z"])
+async def test_the_enrolled_phone_links_with_a_code_that_spells_a_month(
+    engine: AsyncEngine, enrolled: Enrolled, say: Say, code: str
+) -> None:
+    """A code's letters can spell MAY or DEC; it is still a code, not a wrong name and month."""
+    canonical = normalise_code(code)
+    assert canonical is not None
+    async with session_scope(engine) as session:
+        row = (await session.exec(select(LinkCode).where(
+            LinkCode.participant_id == enrolled.participant_id))).one()
+        row.code_hash = hash_code(canonical)
+        session.add(row)
+    replies = await say(code)
+    assert replies[0].startswith("Hi Sam"), replies
 
 
 async def test_stranger_gets_a_short_hint(say: Say) -> None:
