@@ -19,6 +19,9 @@ class ChannelTraits:
     # we start never names recovery, drugs, prison or SMART.
     discreet_default: bool = False
     spoken: bool = False  # read out on a call (the voice line), not shown on a screen
+    # Free-form messages only within a window after the person last wrote (WhatsApp's 24
+    # hours): each inbound message is noted, and rows waiting for it are woken.
+    reply_window: bool = False
 
 
 SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=True,
@@ -30,7 +33,7 @@ TELEGRAM = ChannelTraits(buttons=True, location=True, rich_text=True, address_is
 # length show as written. Discreet by default: its previews show on a lock screen too.
 WHATSAPP = ChannelTraits(buttons=False, location=False, rich_text=True, address_is_phone=True,
                          answers_when_stopped=True, other_channel="Telegram or a text message",
-                         discreet_default=True)
+                         discreet_default=True, reply_window=True)
 # The staff simulator (bot.simulator): shown as the phone would show SMS or Telegram, but no
 # sender serves these channels, so nothing written to them reaches a provider.
 SIM_SMS = ChannelTraits(buttons=False, location=False, rich_text=False, address_is_phone=False,

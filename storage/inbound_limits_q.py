@@ -34,17 +34,20 @@ def address_key(channel: str, address: str) -> str:
 
 
 async def hold_sender(session: AsyncSession, key: str, *, now: datetime) -> float:
-    """Take this sender's turn until commit; return until when they are paused (epoch)."""
+    """Take this sender's turn until commit; return until when they are paused (epoch).
+
+    One upsert: it writes (and so locks) the sender's row, and RETURNING reads it as this
+    transaction holds it, after any writer before us.
+    """
     name = f"{FLOOD_PREFIX}{key}"
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.exec(insert(RateBucket).values(
-        key=name, tat=0.0, hold_crisis=0.0, hold_reply=0.0, paused=0.0,
-    ).on_conflict_do_nothing())
-    # RETURNING reads the row as this transaction locked it: after any writer before us.
+    stamp = now.timestamp()
+    upsert = insert(RateBucket).values(key=name, tat=stamp, hold_crisis=0.0, hold_reply=0.0,
+                                       paused=0.0)
     paused = (await session.exec(
-        update(RateBucket).where(col(RateBucket.key) == name)
-        .values(tat=now.timestamp()).returning(col(RateBucket.paused)))).one()
+        upsert.on_conflict_do_update(index_elements=[col(RateBucket.key)], set_={"tat": stamp})
+        .returning(col(RateBucket.paused)))).one()
     return float(paused[0])
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
+from handlers.channels import traits
 from handlers.engine import HandleResult, handle_inbound
 from handlers.safety import check_crisis
 from handlers.textin import MAX_LEN, clean, is_stop
@@ -75,7 +76,7 @@ async def receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
                 if held is not None:
                     return held
                 result = await handle_inbound(session, inbound, runtime.context(now))
-                if not result.duplicate:
+                if not result.duplicate and traits(inbound.channel).reply_window:
                     # WhatsApp's 24-hour window runs from here; rows waiting for it go now.
                     await note_inbound(session, channel=inbound.channel,
                                        address=inbound.address, now=now)
