@@ -8,8 +8,11 @@ SQLite there is one process, and it wakes its own loops in memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, text
@@ -35,9 +38,66 @@ def _tell_local(*_args: Any) -> None:
         callback()
 
 
-async def notify_outbox(session: AsyncSession) -> None:
-    """Wake the dispatch loops, here and in other processes, when this transaction commits."""
-    if _local and not event.contains(session.sync_session, "after_commit", _tell_local):
+# Seconds after which held wakes are given anyway, in case the fast path never ran.
+HELD_WAKE_FALLBACK = 2.0
+
+
+@dataclass
+class HeldWakes:
+    """What a webhook sends itself right after it commits (the fast path).
+
+    Where a dispatch loop runs in this process, it sends the replies: it claims many rows
+    a pass, where a fast path per message takes three more write turns. Only crisis
+    numbers are sent by the webhook itself, at once, whatever the loop is doing; the loops
+    are not woken for them, and are woken afterwards if one was not sent. With no loop
+    here, the fast path sends every reply (`loop_here` is False).
+    """
+
+    loop_here: bool = field(default_factory=lambda: bool(_local))
+    keys: set[str] = field(default_factory=set)
+
+    def fast(self, keys: Iterable[str]) -> list[str]:
+        """Return which of a message's reply keys the webhook sends itself."""
+        return list(keys) if not self.loop_here else [k for k in keys if k in self.keys]
+
+    def release(self, sent: Iterable[str] | None = None) -> None:
+        """Wake the loops unless every held row is among `sent` (None: nothing was)."""
+        left = self.keys - set(sent or ())
+        self.keys = set()
+        if left:
+            _tell_local()
+
+
+_held: ContextVar[HeldWakes | None] = ContextVar("tc_held_wakes", default=None)
+
+
+@contextlib.contextmanager
+def hold_wakes() -> Iterator[HeldWakes]:
+    """Within: crisis rows written are the caller's to send (see HeldWakes). The caller
+    must `release` after its send; if it raises here, or never releases, they are woken."""
+    held = HeldWakes()
+    token = _held.set(held)
+    try:
+        yield held
+    except BaseException:
+        held.release()
+        raise
+    finally:
+        _held.reset(token)
+        if held.keys:
+            with contextlib.suppress(RuntimeError):  # no loop: nothing to wake later
+                asyncio.get_running_loop().call_later(HELD_WAKE_FALLBACK, held.release)
+
+
+async def notify_outbox(session: AsyncSession, *, crisis_key: str | None = None) -> None:
+    """Wake the dispatch loops, here and in other processes, when this transaction commits.
+
+    `crisis_key` names a crisis row just written; inside `hold_wakes` it is held instead.
+    """
+    held = _held.get()
+    if crisis_key is not None and held is not None and held.loop_here:
+        held.keys.add(crisis_key)
+    elif _local and not event.contains(session.sync_session, "after_commit", _tell_local):
         event.listen(session.sync_session, "after_commit", _tell_local, once=True)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         await session.exec(text(f"NOTIFY {CHANNEL}"))  # type: ignore[call-overload]

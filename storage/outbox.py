@@ -68,7 +68,8 @@ async def enqueue(
     )
     result = await session.exec(stmt)
     if result.rowcount:
-        await notify_outbox(session)
+        crisis = priority <= Priority.URGENT
+        await notify_outbox(session, crisis_key=dedupe_key if crisis else None)
     return bool(result.rowcount)
 
 

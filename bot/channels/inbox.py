@@ -28,6 +28,7 @@ from scheduler.sender import Sender
 from storage.db import is_lock_error, session_scope
 from storage.inbound_limits_q import address_key, count_inbound_since, hold_sender, pause_sender
 from storage.models import MessageKind, Participant, ParticipantStatus, Priority
+from storage.notify import HeldWakes, hold_wakes
 from storage.outbox import enqueue
 from storage.participants import find_identity, record_inbound
 from storage.whatsapp_q import note_inbound
@@ -153,22 +154,33 @@ def _backoff(attempt: int) -> float:
     return min(1.0, 0.05 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
-async def send_replies(runtime: ChannelRuntime, keys: list[str]) -> DispatchStats:
+async def send_replies(runtime: ChannelRuntime, keys: list[str],
+                       held: HeldWakes | None = None) -> DispatchStats:
     """Send the replies just written, now (the fast path); the worker catches leftovers.
 
-    This runs even where the worker's dispatch loop shares the process (`throughcare run`):
-    the loop sends a pass's rows one rate slot after another, and a crisis reply must not
-    wait behind another person's flood for its turn in that pass. The two claim the same
-    rows at most once between them (a claim is one conditional UPDATE).
+    With `held` (`storage.notify.hold_wakes` around the writing) and a dispatch loop in
+    this process, only crisis numbers go here and the loop sends the other replies: a
+    crisis reply never waits for its turn in the loop's pass, and the loop claims the rest
+    many at a time. The two claim the same rows at most once between them (a claim is one
+    conditional UPDATE). Held wakes go to the loops afterwards unless every row was sent.
     """
-    if not keys:
-        return DispatchStats()
-    return await dispatch(runtime.engine, runtime.senders, now=runtime.clock(), keys=keys,
-                          limiter=runtime.limiter)
+    fast = keys if held is None else held.fast(keys)
+    stats = DispatchStats()
+    try:
+        if fast:
+            stats = await dispatch(runtime.engine, runtime.senders, now=runtime.clock(),
+                                   keys=fast, limiter=runtime.limiter)
+    finally:
+        if held is not None:
+            clean_pass = not (stats.failed or stats.retried or stats.deferred
+                              or stats.expired or stats.cancelled)
+            held.release(fast if clean_pass and stats.sent == len(fast) else None)
+    return stats
 
 
 async def receive_and_reply(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
     """Handle one message and send its replies at once."""
-    result = await receive(runtime, inbound)
-    await send_replies(runtime, result.outbox_keys)
+    with hold_wakes() as held:
+        result = await receive(runtime, inbound)
+    await send_replies(runtime, result.outbox_keys, held)
     return result

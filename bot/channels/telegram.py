@@ -49,6 +49,7 @@ from scheduler.sender import OutgoingMessage, SendResult
 from storage.channels_q import set_identity_status
 from storage.db import session_scope
 from storage.models import IdentityStatus
+from storage.notify import HeldWakes
 
 logger = logging.getLogger(__name__)
 # Opt in to PTB 23's time periods as timedelta now: without it PTB 22 warns on every RetryAfter.
@@ -173,11 +174,16 @@ async def record_update(
 
 
 async def finish_update(
-    runtime: ChannelRuntime, update: Update, result: HandleResult | None
+    runtime: ChannelRuntime, update: Update, result: HandleResult | None,
+    held: HeldWakes | None = None,
 ) -> None:
-    """Answer a pressed button, mark the choice on its message, and send the replies."""
-    if result is not None and result.duplicate:
-        return
+    """Answer a pressed button, mark the choice on its message, and send the replies
+    (giving the loops any wakes `held` while they were written)."""
+    if result is None or result.duplicate:
+        if held is not None:
+            held.release()
+        if result is not None:
+            return
     query = update.callback_query
     if query is not None:
         try:
@@ -188,7 +194,7 @@ async def finish_update(
             logger.info("could not answer telegram button (%s)",
                         telegram_reason(None, exc.message))
     if result is not None:
-        await send_replies(runtime, result.outbox_keys)
+        await send_replies(runtime, result.outbox_keys, held)
 
 
 async def _mark_choice(query: CallbackQuery) -> None:

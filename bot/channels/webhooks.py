@@ -35,6 +35,7 @@ from handlers.types import Inbound
 from storage.channels_q import advance_outbox, outbox_by_provider_id, set_identity_status
 from storage.db import session_scope
 from storage.models import IdentityStatus, OutboundMessage, OutboxStatus
+from storage.notify import hold_wakes
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -106,10 +107,11 @@ async def sms_inbound(request: Request, background: BackgroundTasks) -> Response
                                       only_from=IdentityStatus.OPTED_OUT)
     inbound = Inbound(channel=channel, address=sender, text=body, received_at=now,
                       provider_id=sid)
-    result = await receive(runtime, inbound)
+    with hold_wakes() as held:
+        result = await receive(runtime, inbound)
     if result.duplicate:
         logger.info("%s %s seen before; not handled again", channel, sid)
-    background.add_task(send_replies, runtime, result.outbox_keys)
+    background.add_task(send_replies, runtime, result.outbox_keys, held)
     return _twiml()
 
 
@@ -176,12 +178,13 @@ async def telegram_webhook(request: Request, background: BackgroundTasks) -> Res
         sensitive(inbound.text, inbound.display_name, inbound.address)
     try:
         # Written down before we answer: once we say 200, Telegram never sends it again.
-        result = await record_update(runtime, update, inbound)
+        with hold_wakes() as held:
+            result = await record_update(runtime, update, inbound)
     except SQLAlchemyError as exc:
         logger.error("telegram update %s not recorded (%s); Telegram will retry",
                      update.update_id, type(exc).__name__)
         return Response("not recorded, retry", status_code=500, media_type="text/plain")
     if result is not None and result.duplicate:
         logger.info("telegram update %s seen before; not handled again", update.update_id)
-    background.add_task(finish_update, runtime, update, result)
+    background.add_task(finish_update, runtime, update, result, held)
     return Response(status_code=200)
