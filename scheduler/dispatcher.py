@@ -48,6 +48,7 @@ from storage.db import session_scope
 from storage.erasure import scrub_deleted_rows
 from storage.models import IdentityStatus, OutboundMessage, OutboxStatus, ParticipantStatus
 from storage.outbox_q import Lane
+from storage.sqlite_turns import urgent_writes
 
 logger = logging.getLogger(__name__)
 MAX_GROUP = 25
@@ -72,8 +73,26 @@ async def dispatch(
     With `keys` (the fast path after an inbound message), send the urgent rows due for the
     addresses those rows go to, in order, and nothing else. Without `housekeeping` a pass
     skips recovering lapsed claims, expiring overdue rows and scrubbing erased addresses
-    (a loop passing many times a second does those once a second).
+    (a loop passing many times a second does those once a second). Its writes are short and
+    go before waiting webhooks' on SQLite (`storage.sqlite_turns.urgent_writes`).
     """
+    with urgent_writes():
+        return await _dispatch(engine, senders, now=now, keys=keys, lane=lane, limit=limit,
+                               limiter=limiter, policy=policy, housekeeping=housekeeping)
+
+
+async def _dispatch(
+    engine: AsyncEngine,
+    senders: Mapping[str, Sender],
+    *,
+    now: datetime,
+    keys: list[str] | None,
+    lane: Lane | None,
+    limit: int | None,
+    limiter: RateLimiter | None,
+    policy: DispatchPolicy | None,
+    housekeeping: bool,
+) -> DispatchStats:
     limiter = limiter or default_limiter()
     run = Pass(engine, senders, now, limiter, policy or DispatchPolicy(), uuid.uuid4().hex,
                DispatchStats(), t0=limiter.clock.monotonic())

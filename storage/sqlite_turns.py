@@ -9,13 +9,22 @@ and holds it until the connection goes back to the pool, after its commit or rol
 Reads are untouched (Python's sqlite3 runs a SELECT before any write outside a
 transaction, and WAL readers never wait for the writer), and other processes still meet the
 file lock and its busy timeout as before.
+
+Urgent writers go first. Inside `urgent_writes()` (the dispatcher sending replies and
+crisis numbers, a crisis text coming in) a writer waiting for the turn is served before
+every waiting ordinary one: under a flood of webhooks each holds the turn for its whole
+transaction, and a reply's few short writes would otherwise queue behind all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import weakref
+from collections import deque
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
@@ -34,23 +43,80 @@ def is_write(statement: str) -> bool:
     return statement.lstrip().upper().startswith(WRITES)
 
 
+_URGENT: ContextVar[bool] = ContextVar("tc_urgent_writes", default=False)
+
+
+@contextlib.contextmanager
+def urgent_writes() -> Iterator[None]:
+    """Within: this task's SQLite writes take the turn before waiting ordinary writers."""
+    token = _URGENT.set(True)
+    try:
+        yield
+    finally:
+        _URGENT.reset(token)
+
+
+class Turn:
+    """One writer at a time, first come first served, urgent waiters before the rest."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ordinary: deque[asyncio.Future[None]] = deque()
+
+    def locked(self) -> bool:
+        """Say whether a writer holds the turn."""
+        return self._held
+
+    def waiting(self) -> int:
+        """Return how many writers wait for the turn."""
+        return len(self._urgent) + len(self._ordinary)
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        """Wait for the turn (an urgent writer is served before any waiting ordinary one)."""
+        if not self._held and not self._urgent and not self._ordinary:
+            self._held = True
+            return
+        waiting = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._ordinary
+        queue.append(waiting)
+        try:
+            await waiting
+        except BaseException:
+            if waiting.done() and not waiting.cancelled():
+                self.release()  # handed the turn as we were cancelled: pass it on
+            else:
+                queue.remove(waiting)
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next waiter, urgent first, or free it."""
+        for queue in (self._urgent, self._ordinary):
+            while queue:
+                waiting = queue.popleft()
+                if not waiting.done():
+                    waiting.set_result(None)  # still held: now by that waiter
+                    return
+        self._held = False
+
+
 class Turns:
     """One writer turn per event loop for one engine."""
 
     def __init__(self, timeout: float = TURN_TIMEOUT) -> None:
         self.timeout = timeout
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = \
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Turn] = \
             weakref.WeakKeyDictionary()
 
-    def lock(self) -> asyncio.Lock | None:
-        """Return the running loop's lock, or None outside a loop."""
+    def lock(self) -> Turn | None:
+        """Return the running loop's turn, or None outside a loop."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return None
         found = self._locks.get(loop)
         if found is None:
-            found = self._locks[loop] = asyncio.Lock()
+            found = self._locks[loop] = Turn()
         return found
 
     def before_write(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -62,7 +128,7 @@ class Turns:
         if lock is None:
             return
         try:
-            await_only(asyncio.wait_for(lock.acquire(), self.timeout))
+            await_only(asyncio.wait_for(lock.acquire(urgent=_URGENT.get()), self.timeout))
         except TimeoutError:
             # As SQLAlchemy raises SQLite's own: callers that retry a busy database do here.
             raise OperationalError(statement, None, sqlite3.OperationalError(

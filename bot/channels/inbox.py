@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -31,6 +32,7 @@ from storage.models import MessageKind, Participant, ParticipantStatus, Priority
 from storage.notify import HeldWakes, hold_wakes
 from storage.outbox import enqueue
 from storage.participants import find_identity, record_inbound
+from storage.sqlite_turns import urgent_writes
 from storage.whatsapp_q import note_inbound
 
 logger = logging.getLogger(__name__)
@@ -66,6 +68,13 @@ async def receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
     the message. A rerun is safe: the failed transaction left nothing, and the engine skips
     a provider id it has recorded.
     """
+    # A crisis text goes before other waiting webhooks for the database (SQLite).
+    urgent = check_crisis(clean(inbound.payload or inbound.text)) is not None
+    with urgent_writes() if urgent else contextlib.nullcontext():
+        return await _receive(runtime, inbound)
+
+
+async def _receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
     now = inbound.received_at or runtime.clock()
     deadline = time.monotonic() + RECEIVE_RETRY_FOR
     attempt = 0

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.db import make_engine
-from storage.sqlite_turns import is_write, take_turns
+from storage.sqlite_turns import Turn, is_write, take_turns, urgent_writes
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("DATABASE_URL", "").startswith("postgres")),
                                 reason="SQLite's writer lock")
@@ -101,3 +101,67 @@ def test_only_row_writes_take_a_turn() -> None:
     assert not is_write("SELECT * FROM t")
     assert not is_write("CREATE TABLE t (n INTEGER)")
     assert not is_write("PRAGMA busy_timeout=10")
+
+
+async def test_an_urgent_writer_goes_before_waiting_ordinary_ones(tmp_path: Path) -> None:
+    """Ten webhooks wait for the turn; the dispatcher's write (urgent) is served next."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'urgent.db'}",
+                                 pool_size=WRITERS)
+    turns = take_turns(engine)
+    order: list[str] = []
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE tally (n TEXT)"))
+        holding = asyncio.Event()
+        go_on = asyncio.Event()
+
+        async def first() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("INSERT INTO tally (n) VALUES ('first')"))
+                holding.set()
+                await go_on.wait()
+                await conn.commit()
+
+        async def writer(name: str) -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("INSERT INTO tally (n) VALUES (:n)"), {"n": name})
+                order.append(name)
+                await conn.commit()
+
+        async def urgent() -> None:
+            with urgent_writes():
+                await writer("urgent")
+
+        holder = asyncio.create_task(first())
+        await holding.wait()
+        turn = turns.lock()
+        assert turn is not None
+        waiting = []
+        for n in range(10):  # one at a time, so they queue in this order
+            waiting.append(asyncio.create_task(writer(f"webhook {n}")))
+            while turn.waiting() < n + 1:
+                await asyncio.sleep(0.001)
+        waiting.append(asyncio.create_task(urgent()))
+        while turn.waiting() < 11:
+            await asyncio.sleep(0.001)
+        go_on.set()
+        await asyncio.gather(holder, *waiting)
+        assert order[0] == "urgent", order
+        assert order[1:] == [f"webhook {n}" for n in range(10)], "the rest in arrival order"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_the_turn_passes_it_on() -> None:
+    turn = Turn()
+    await turn.acquire()
+    late = asyncio.create_task(turn.acquire())
+    nxt = asyncio.create_task(turn.acquire(urgent=False))
+    await asyncio.sleep(0)
+    turn.release()  # handed to `late`...
+    late.cancel()  # ...which is cancelled before it runs
+    await asyncio.gather(late, return_exceptions=True)
+    await asyncio.wait_for(nxt, 1.0)
+    assert turn.locked()
+    turn.release()
+    assert not turn.locked()
