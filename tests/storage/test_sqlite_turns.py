@@ -103,6 +103,14 @@ def test_only_row_writes_take_a_turn() -> None:
     assert not is_write("PRAGMA busy_timeout=10")
 
 
+async def _until_waiting(turn: Turn, n: int) -> None:
+    for _ in range(5000):
+        if turn.waiting() >= n:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"{n} writers never queued")
+
+
 async def test_an_urgent_writer_goes_before_waiting_ordinary_ones(tmp_path: Path) -> None:
     """Ten webhooks wait for the turn; the dispatcher's write (urgent) is served next."""
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'urgent.db'}",
@@ -139,11 +147,9 @@ async def test_an_urgent_writer_goes_before_waiting_ordinary_ones(tmp_path: Path
         waiting = []
         for n in range(10):  # one at a time, so they queue in this order
             waiting.append(asyncio.create_task(writer(f"webhook {n}")))
-            while turn.waiting() < n + 1:
-                await asyncio.sleep(0.001)
+            await _until_waiting(turn, n + 1)
         waiting.append(asyncio.create_task(urgent()))
-        while turn.waiting() < 11:
-            await asyncio.sleep(0.001)
+        await _until_waiting(turn, 11)
         go_on.set()
         await asyncio.gather(holder, *waiting)
         assert order[0] == "urgent", order
