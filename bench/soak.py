@@ -286,6 +286,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "service_cpu_ms_per_message": round(cpu * 1000 / max(1, len(counted)), 1),
         "errors": http_errors + logged + (1 if code not in (0, None) else 0),
         "http_errors": http_errors, "log_errors": logged, "exit_code": code,
+        # 599: no answer within the client's 30 s (Twilio itself waits 15 s).
+        "http_errors_by_status": dict(Counter(str(p.status) for p in counted
+                                              if p.status != 200)),
         "drained": drained, "drain_seconds": round(drain_seconds, 1), **figures,
         "peak_rss_mb": round(service.rss_peak_kb / 1024, 1),
         "service_log": str(service.log),
