@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import async_url
+from storage.db import async_url, make_engine
 from storage.errors import DatabaseURLError
 from storage.models import ChannelIdentity, OutboundMessage, Participant
 
@@ -69,3 +71,19 @@ def test_async_url_picks_driver(given: str, expected: str) -> None:
 def test_async_url_refuses_unknown(bad: str) -> None:
     with pytest.raises(DatabaseURLError):
         async_url(bad)
+
+
+async def test_a_sqlite_file_that_cannot_open_leaves_no_worker_thread(tmp_path: Path) -> None:
+    """aiosqlite 0.22 let the thread of a failed open report to a loop that had closed
+    ("Event loop is closed" in the thread, after an outage test or a failed start)."""
+    engine = make_engine(f"sqlite:///{tmp_path}/not-mounted/throughcare.db")
+    before = set(threading.enumerate())
+    try:
+        with pytest.raises(OperationalError):
+            async with engine.connect():
+                pass
+        left = [t for t in threading.enumerate()
+                if t not in before and "_connection_worker_thread" in t.name and t.is_alive()]
+    finally:
+        await engine.dispose()
+    assert left == []
