@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -20,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import storage.models  # noqa: F401  (registers every table)
 from storage.audit_q import install_append_only
 from storage.errors import DatabaseURLError
+from storage.sqlite_conn import open_sqlite
 from storage.sqlite_turns import take_turns
 
 
@@ -78,30 +75,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-class _SQLiteConnection(aiosqlite.Connection):
-    """aiosqlite's connection, which waits for its worker thread when opening fails.
-
-    aiosqlite 0.22 stops the thread of a connection that could not open without waiting for
-    it; the thread then reports to the event loop, which may have closed by then ("Event
-    loop is closed" raised in the thread, after an outage or a failed start).
-    """
-
-    async def _connect(self) -> aiosqlite.Connection:
-        try:
-            return await super()._connect()
-        except BaseException:
-            if self._thread.is_alive():
-                await asyncio.to_thread(self._thread.join, 5.0)
-            raise
-
-
-def open_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
-    """Return an unopened aiosqlite connection (SQLAlchemy awaits it), as aiosqlite.connect."""
-    connection = _SQLiteConnection(functools.partial(sqlite3.connect, *args, **kwargs), 64)
-    connection._thread.daemon = True  # as SQLAlchemy does: never holds up the exit
-    return connection
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
