@@ -44,10 +44,10 @@ from scheduler.quiet import may_defer, quiet_until
 from scheduler.ratelimit import RateLimiter, level_for
 from scheduler.sender import OutgoingMessage, Sender
 from storage import outbox_q as q
+from storage.claims_q import Lane, claim_due
 from storage.db import session_scope
 from storage.erasure import scrub_deleted_rows
 from storage.models import IdentityStatus, OutboundMessage, OutboxStatus, ParticipantStatus
-from storage.outbox_q import Lane
 from storage.sqlite_turns import urgent_writes
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ async def _one_slice(
     for lane in lanes:
         size = limit or (run.policy.urgent_claim if lane == Lane.URGENT else bulk_slice(run))
         async with session_scope(run.engine) as session:
-            rows = await q.claim_due(session, now=run.now(), token=run.token, limit=size,
+            rows = await claim_due(session, now=run.now(), token=run.token, limit=size,
                                      lane=lane, addresses=addresses, lease=run.policy.lease)
             ready = await _screen(session, run, rows)
         if not rows:

@@ -20,8 +20,8 @@ from typing import Protocol
 
 from scheduler.clock import Clock, RealClock
 from storage.budget import Rate, gcra_wait
+from storage.claims_q import LANE_SPLIT
 from storage.models import Priority
-from storage.outbox_q import LANE_SPLIT
 from storage.participants import hash_address
 
 __all__ = ["DEFAULT_LIMITS", "BudgetStore", "ChannelLimit", "Level", "MemoryBudget", "Rate",

@@ -34,10 +34,11 @@ from scheduler.dispatcher import DispatchPolicy, dispatch
 from scheduler.errors import SendLater
 from scheduler.ratelimit import BudgetStore, Level, Rate, RateLimiter
 from scheduler.sender import OutgoingMessage, Sender, SendResult
+from storage.claims_q import Lane
 from storage.db import session_scope
 from storage.notify import listen_outbox, on_local_notify
 from storage.outage import DATABASE_DOWN
-from storage.outbox_q import Lane, earliest_due
+from storage.outbox_q import earliest_due
 
 logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 1.0  # seconds between a lane's recover/expire/scrub steps

@@ -1,32 +1,30 @@
-"""Outbox queries for the dispatcher: claim due rows, record outcomes, recover dead claims."""
+"""Outbox queries for the dispatcher: record outcomes, recover dead claims, tidy the queue.
+
+Claiming due rows, and the lanes, are in `storage.claims_q`.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     String,
     and_,
     bindparam,
     case,
     cast,
-    exists,
     func,
     or_,
-    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.claims_q import LANE_SPLIT, Lane, lane_filter
 from storage.models import (
     AuditEvent,
     ChannelIdentity,
@@ -35,7 +33,6 @@ from storage.models import (
     OutboxStatus,
     Participant,
     ParticipantStatus,
-    Priority,
 )
 from storage.models.sealed import seal_for
 from storage.notify import notify_outbox
@@ -83,144 +80,6 @@ async def take_stale_claims(
     rows = await session.exec(select(OB).where(col(OB.id).in_(ids)).order_by(col(OB.id))
                               .execution_options(populate_existing=True))
     return list(rows.all())
-
-
-LANE_SPLIT = Priority.SCHEDULED  # priorities below this are the urgent lane
-
-
-class Lane(StrEnum):
-    """Which messages a dispatcher claims."""
-
-    URGENT = "urgent"  # crisis numbers, replies, STOP/START/HELP: never wait behind bulk
-    BULK = "bulk"  # reminders, sequences, follow-ups, broadcasts: claimed in small slices
-
-
-def lane_filter(lane: Lane | None, row: Any = OB) -> Any:
-    """Return the SQL condition for rows of one lane (None: both)."""
-    if lane is None:
-        return true()
-    urgent = col(row.priority) < LANE_SPLIT
-    return urgent if lane == Lane.URGENT else ~urgent
-
-
-def _rank(row: Any) -> Any:
-    """Return SQL for a row's send rank: crisis 0, other urgent 1, bulk 2."""
-    return case((col(row.priority) <= Priority.URGENT, 0),
-                (col(row.priority) < LANE_SPLIT, 1), else_=2)
-
-
-# One alias for every claim: SQLAlchemy memoises an alias's column adaptations, so a new
-# alias per claim cost more than the claim's own SQL (a third of a busy dispatcher's time).
-_EARLIER = aliased(OB, name="earlier")
-
-
-def _head_of_line() -> Any:
-    """Return SQL true for rows with no earlier message to the same address still pending.
-
-    Parameters: `now`, and `since` (now less the lease: a claim older is dead).
-    Rows to one address leave in the order they were written within their rank; a crisis
-    reply goes before that person's other replies, and any urgent row before their bulk,
-    which waits for it. A claim so takes at most one row per address, which also shares
-    replies fairly between people.
-    """
-    o = _EARLIER
-    pending = or_(and_(col(o.status) == OutboxStatus.QUEUED, col(o.due_at) <= bindparam("now")),
-                  and_(col(o.status) == OutboxStatus.SENDING,
-                       col(o.claimed_at) >= bindparam("since")))
-    before = or_(_rank(o) < _rank(OB), and_(_rank(o) == _rank(OB), col(o.id) < col(OB.id)))
-    return ~exists().where(col(o.channel) == col(OB.channel))\
-        .where(col(o.address) == col(OB.address)).where(col(o.id) != col(OB.id))\
-        .where(pending).where(before)
-
-
-async def claim_due(
-    session: AsyncSession,
-    *,
-    now: datetime,
-    token: str,
-    limit: int,
-    lane: Lane | None = None,
-    addresses: Sequence[tuple[str, str]] | None = None,
-    lease: timedelta = timedelta(minutes=2),
-) -> list[OutboundMessage]:
-    """Claim up to `limit` due queued rows of a lane, most urgent first, one per address.
-
-    The due rows are read first: most claims (a loop woken by every write, the webhook's
-    fast path racing it) find nothing, and then nothing is written, so no write lock is
-    taken. On PostgreSQL the ids are read with `LIMIT ... FOR UPDATE SKIP LOCKED` and then
-    updated by id, so a claim takes at most its limit whatever plan the planner picks and
-    several workers share the queue without waiting on each other. On SQLite one UPDATE then
-    chooses and takes the rows under the database write lock, so two claimers can never take
-    the same row or two rows to one address. The statements are built once and reused with
-    parameters (a claim's SQL is large; building and keying it each time cost more than
-    running it).
-    """
-    if addresses is not None and not addresses:
-        return []
-    pg = _is_pg(session)
-    params: dict[str, Any] = {"now": now, "since": now - lease, "limit": limit,
-                              "token": token}
-    if addresses is not None:
-        params["channels"] = sorted({c for c, _ in addresses})
-        params["addresses"] = sorted({a for _, a in addresses})
-    by_address = addresses is not None
-    chosen = list((await session.exec(_claim_ids(lane, by_address, pg),
-                                      params=params)).all())
-    if not chosen:
-        return []
-    if pg:
-        taken = await session.exec(_claim_by_id(), params={**params, "ids": chosen})
-    else:
-        taken = await session.exec(_claim_update(lane, by_address), params=params)
-    ids = [r[0] for r in taken.all()]
-    if not ids:
-        return []
-    rows = await session.exec(_claimed_rows(), params={"ids": ids},
-                              execution_options={"populate_existing": True})
-    return list(rows.all())
-
-
-@functools.cache
-def _claim_ids(lane: Lane | None, by_address: bool, for_update: bool) -> Any:
-    """Return the SELECT of claimable ids (parameters: now, since, limit, and with
-    `by_address` the channels and addresses of the fast path's replies)."""
-    inner = (select(OB.id).where(col(OB.status) == OutboxStatus.QUEUED)
-             .where(col(OB.due_at) <= bindparam("now")).where(lane_filter(lane))
-             .where(_head_of_line()))
-    if by_address:
-        # Their channels and their addresses: a reply to (sms, A) and one to (telegram, B)
-        # may also let an urgent row to (sms, B) go, which is due anyway.
-        inner = (inner.where(col(OB.channel).in_(bindparam("channels", expanding=True)))
-                 .where(col(OB.address).in_(bindparam("addresses", expanding=True))))
-    inner = (inner.order_by(col(OB.priority), col(OB.due_at), col(OB.id))
-             .limit(bindparam("limit", type_=Integer)))
-    return inner.with_for_update(skip_locked=True) if for_update else inner
-
-
-def _claiming() -> Any:
-    return _update().where(col(OB.status) == OutboxStatus.QUEUED).values(
-        status=OutboxStatus.SENDING, claimed_at=bindparam("now"), claim_token=bindparam("token"),
-        inflight_at=None, updated_at=bindparam("now")).returning(OB.id)
-
-
-@functools.cache
-def _claim_update(lane: Lane | None, by_address: bool) -> Any:
-    """Return SQLite's claim: one UPDATE that chooses the rows and takes them."""
-    inner = _claim_ids(lane, by_address, False)
-    return _claiming().where(col(OB.id).in_(inner.scalar_subquery()))
-
-
-@functools.cache
-def _claim_by_id() -> Any:
-    """Return PostgreSQL's claim of the ids it has locked (parameter: ids)."""
-    return _claiming().where(col(OB.id).in_(bindparam("ids", expanding=True)))
-
-
-@functools.cache
-def _claimed_rows() -> Any:
-    """Return the SELECT of the claimed rows, most urgent first (parameter: ids)."""
-    return (select(OB).where(col(OB.id).in_(bindparam("ids", expanding=True)))
-            .order_by(col(OB.priority), col(OB.due_at), col(OB.id)))
 
 
 async def addresses_of(session: AsyncSession, keys: Sequence[str]) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from scheduler.ratelimit import ChannelLimit, RateLimiter
 from scheduler.sender import OutgoingMessage, SendResult
 from scheduler.service import DispatchLoop
 from storage import outbox_q as q
+from storage.claims_q import Lane, claim_due
 from storage.db import session_scope
 from storage.models import MessageKind, OutboxStatus, Priority
 from tests.bot.conftest import make_settings
@@ -86,8 +87,8 @@ async def test_a_claim_takes_at_most_its_limit_on_a_table_without_statistics(
             await conn.execute(text("DELETE FROM pg_statistic WHERE starelid = "
                                     "'outboundmessage'::regclass"))
     async with session_scope(engine) as session:
-        claimed = await q.claim_due(session, now=NOON, token="w1", limit=200,
-                                    lane=q.Lane.BULK)
+        claimed = await claim_due(session, now=NOON, token="w1", limit=200,
+                                    lane=Lane.BULK)
     assert len(claimed) == 200
     assert sum(r.status == OutboxStatus.SENDING for r in await rows(engine)) == 200
 

@@ -13,6 +13,7 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.sender import OutgoingMessage, SendResult
 from storage import outbox_q as q
 from storage.channels_q import outbox_by_provider_id
+from storage.claims_q import claim_due
 from storage.db import session_scope
 from storage.models import (
     ChannelIdentity,
@@ -110,7 +111,7 @@ async def test_cancel_pending_for_takes_queued_and_claimed_rows_not_yet_in_fligh
                   address=SAM if n == 3 else f"{SAM[:-1]}{n + 5}")
     await put(engine, "ali", participant_id=ali, address=ALI, kind=MessageKind.SEQUENCE)
     async with session_scope(engine) as session:
-        claimed = {r.dedupe_key: r.id or 0 for r in await q.claim_due(
+        claimed = {r.dedupe_key: r.id or 0 for r in await claim_due(
             session, now=NOON, token="w1", limit=3)}
         await q.mark_inflight(session, ids=[claimed["inflight"], claimed["sent"]],
                               token="w1", now=NOON)
