@@ -6,7 +6,9 @@ import asyncio
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,26 @@ async def pg_admin(sql: str) -> None:
             await conn.execute(text(sql))
     finally:
         await eng.dispose()
+
+
+@asynccontextmanager
+async def blank_database(tmp_path: Path, tag: str) -> AsyncIterator[AsyncEngine]:
+    """Yield an engine on a database with no tables at all (its own, on PostgreSQL too)."""
+    if not USE_PG:
+        eng = make_engine(f"sqlite:///{tmp_path / f'{tag}.db'}")
+        try:
+            yield eng
+        finally:
+            await eng.dispose()
+        return
+    name = f"tc_{tag}_{uuid.uuid4().hex[:8]}"
+    await pg_admin(f'CREATE DATABASE "{name}"')
+    eng = make_engine(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)

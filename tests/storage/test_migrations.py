@@ -2,41 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import make_engine
 from storage.migrate import alembic_config, schema_drift, upgrade_to_head
-from tests.conftest import PG_URL, USE_PG
+from tests.conftest import blank_database
 
 
 @pytest.fixture
 async def empty_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """Yield an engine on a database with no tables at all."""
-    if not USE_PG:
-        eng = make_engine(f"sqlite:///{tmp_path / 'migrate.db'}")
+    async with blank_database(tmp_path, "migrate") as eng:
         yield eng
-        await eng.dispose()
-        return
-    name = f"tc_migrate_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        await admin.dispose()
 
 
 async def test_upgrade_builds_the_model_schema(empty_engine: AsyncEngine) -> None:

@@ -3,7 +3,6 @@ database answers and its schema is at the newest migration, built by the migrati
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.web import create_app
@@ -21,7 +20,7 @@ from storage.db import create_all, make_engine
 from storage.migrate import alembic_config, upgrade_to_head
 from storage.readiness import head_revisions
 from tests.bot.conftest import make_settings
-from tests.conftest import PG_URL, USE_PG
+from tests.conftest import blank_database
 
 READY = {"status": "ok", "database": "ok", "migrations": "current"}
 
@@ -29,23 +28,8 @@ READY = {"status": "ok", "database": "ok", "migrations": "current"}
 @pytest.fixture
 async def blank_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """Yield an engine on a database with no tables at all (its own, on PostgreSQL too)."""
-    if not USE_PG:
-        eng = make_engine(f"sqlite:///{tmp_path / 'ready.db'}")
+    async with blank_database(tmp_path, "ready") as eng:
         yield eng
-        await eng.dispose()
-        return
-    name = f"tc_ready_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield eng
-    finally:
-        await eng.dispose()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def probe(engine: AsyncEngine, path: str) -> tuple[int, dict[str, Any]]:
