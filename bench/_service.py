@@ -139,7 +139,7 @@ def service_env(url: str, base: str, twilio_port: int, telegram_port: int, *,
     env.update({
         "DATABASE_URL": url, "PUBLIC_BASE_URL": base,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": OUR_NUMBER, "TWILIO_MPS": str(mps),
+        "TWILIO_FROM_NUMBER": OUR_NUMBER, "TWILIO_MPS": str(mps), "TELEGRAM_MPS": str(mps),
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio_port}",
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{telegram_port}",

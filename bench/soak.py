@@ -302,7 +302,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--senders", type=int, default=400, help="half SMS, half Telegram")
     parser.add_argument("--crisis-every", type=int, default=50, help="every Nth is a crisis")
-    parser.add_argument("--mps", type=float, default=200.0, help="TWILIO_MPS (segments/s)")
+    parser.add_argument("--mps", type=float, default=200.0,
+                        help="TWILIO_MPS and TELEGRAM_MPS: set above the load, so the soak "
+                        "measures the service, not the providers' caps")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     report(asyncio.run(run(args)), as_json=args.json)

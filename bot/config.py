@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_bot_username: str | None = None  # e.g. ThroughcareBot: the release card's QR link
+    # Messages a second to all chats: Telegram's limit is about 30 (higher with paid
+    # broadcasts); one chat still gets about one a second whatever this says.
+    telegram_mps: float = Field(default=30.0, gt=0, le=10_000)
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None

@@ -43,7 +43,8 @@ TELEGRAM_START_ERRORS = _telegram_start_errors()
 
 
 def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> RateLimiter:
-    """Return the process's rate limiter: TWILIO_MPS for SMS, Telegram's own limits.
+    """Return the process's rate limiter: TWILIO_MPS for SMS, TELEGRAM_MPS (and Telegram's
+    own one-a-second in a chat), WHATSAPP_MPS.
 
     On PostgreSQL the budgets live in the database, so every web and worker process spends
     from one budget per channel (and per Telegram chat); on SQLite there is one process.
@@ -52,6 +53,8 @@ def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> Rate
         raise ConfigError("TWILIO_MPS: must be above 0 (messages per second)")
     limits = dict(DEFAULT_LIMITS)
     limits["sms"] = replace(DEFAULT_LIMITS["sms"], per_second=float(settings.twilio_mps))
+    limits["telegram"] = replace(DEFAULT_LIMITS["telegram"],
+                                 per_second=float(settings.telegram_mps))
     # WhatsApp has its own budget at Twilio, apart from the SMS number's (WHATSAPP_MPS).
     limits["whatsapp"] = ChannelLimit(per_second=float(settings.whatsapp_mps))
     if engine is not None and is_postgres(engine):

@@ -113,14 +113,15 @@ async def _dispatch(
     try:
         while True:
             finished = run.finished
-            if await _one_slice(run, lanes, addresses=addresses, limit=limit):
+            if await _one_slice(run, lanes, addresses=addresses, limit=limit) == _MORE:
                 continue
             if not run.inflight:
                 if run.finished != finished:
                     continue  # a call came back while we looked: its person may have more
                 break
-            # Nothing claimable while calls are out: the next message to those people waits
-            # for them, so wait for one to come back and look again.
+            # Nothing more was due when we claimed, and what is written since wakes the next
+            # pass; but the next message to a person whose call is out waits for that call,
+            # so wait for one to come back and look again.
             await asyncio.wait(run.inflight, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if run.inflight:
@@ -140,12 +141,16 @@ def bulk_slice(run: Pass) -> int:
     return max(1, min(MAX_GROUP, size))
 
 
+_NONE, _ALL, _MORE = 0, 1, 2  # a slice found nothing; all that was due; maybe not all
+
+
 async def _one_slice(
     run: Pass, lanes: list[Lane], *, addresses: list[tuple[str, str]] | None,
     limit: int | None,
-) -> bool:
-    """Claim and send one slice of the most urgent lane that has work; say if there was any."""
-    for lane in lanes:
+) -> int:
+    """Claim and send one slice of the most urgent lane that has work; say whether there
+    was none, all that was due, or maybe more."""
+    for n, lane in enumerate(lanes):
         size = limit or (run.policy.urgent_claim if lane == Lane.URGENT else bulk_slice(run))
         async with session_scope(run.engine) as session:
             rows = await claim_due(session, now=run.now(), token=run.token, limit=size,
@@ -154,11 +159,14 @@ async def _one_slice(
         if not rows:
             continue
         groups = _groups(run, ready)
-        for n, group in enumerate(groups):
-            await _heartbeat(run, [r for g in groups[n:] for r in g])
+        for i, group in enumerate(groups):
+            await _heartbeat(run, [r for g in groups[i:] for r in g])
             await _send_group(run, group)
-        return True
-    return False
+        # More may be due now: the claim was full, a lane was not looked at, or a row was
+        # ended here (expired, cancelled), which lets that person's next one go.
+        more = len(rows) >= size or n < len(lanes) - 1 or len(ready) < len(rows)
+        return _MORE if more else _ALL
+    return _NONE
 
 
 async def _screen(

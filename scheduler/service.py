@@ -10,8 +10,9 @@ next send slot.
 Faults. A pass that fails (the database stopped or restarting) costs one log line and is
 tried again after a pause doubling to `retry_longest`; the loop carries on by itself when
 the database answers again. Each channel keeps at most `policy.concurrency` provider calls
-out and a pass may make `FREE_CALLS` more, so a slow provider never takes every call slot
-from the other channels (a row beyond its channel's share goes back untried for a second).
+out, or as many as its rate needs (`call_shares`: 50 for 100 a second), and a pass may make
+`FREE_CALLS` more, so a slow provider never takes every call slot from the other channels
+(a row beyond its channel's share goes back untried for a second).
 `stop(grace)` drains: the loop's own passes see every channel as paused, so the dispatcher
 hands each row it claims straight back to the queue (untried, never marked in flight) while
 the calls already on the wire finish and are recorded, for at most `grace` seconds; a call
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -45,6 +47,14 @@ HOUSEKEEPING_EVERY = 1.0  # seconds between a lane's recover/expire/scrub steps
 DRAIN_DEFER = 1.0  # seconds a row claimed while stopping waits before anyone claims it again
 BUSY_DEFER = 1.0  # seconds a row handed back by a channel with all its calls out waits
 FREE_CALLS = 2  # calls a pass may make beyond any one channel's: kept for the others
+CALL_SECONDS = 0.5  # a provider call's usual time, at most: a channel sending N a second
+# needs about N * CALL_SECONDS calls out at once to keep up (Twilio at 100 a second: 50)
+
+
+def call_shares(limiter: RateLimiter, base: int) -> dict[str, int]:
+    """Return each channel's share of calls at once: `base`, or more where its rate needs."""
+    return {channel: max(base, math.ceil(limit.per_second * CALL_SECONDS))
+            for channel, limit in limiter.limits.items()}
 
 
 def _utc_now() -> datetime:
@@ -112,15 +122,17 @@ class _Shares(Mapping[str, Sender]):
     """The process's senders, each held to its share; a sender replaced later (Telegram
     connecting after start-up) is picked up."""
 
-    def __init__(self, senders: Mapping[str, Sender], most: int) -> None:
-        self.senders, self.most = senders, most
+    def __init__(self, senders: Mapping[str, Sender], most: int,
+                 shares: Mapping[str, int] | None = None) -> None:
+        self.senders, self.most, self.shares = senders, most, dict(shares or {})
         self._shares: dict[str, _Share] = {}
 
     def __getitem__(self, channel: str) -> Sender:
         inner = self.senders[channel]
         share = self._shares.get(channel)
         if share is None or share.inner is not inner:
-            share = self._shares[channel] = _Share(inner, self.most)
+            most = self.shares.get(channel, self.most)
+            share = self._shares[channel] = _Share(inner, most)
         return share
 
     def __iter__(self) -> Iterator[str]:
@@ -152,8 +164,10 @@ class DispatchLoop:
         # Each channel keeps the configured number of calls at once; a pass may make
         # FREE_CALLS more, which only another channel can use (one set per lane).
         base = policy or DispatchPolicy()
-        self._pass_policy = replace(base, concurrency=base.concurrency + FREE_CALLS)
-        self._shares = {lane: _Shares(senders, base.concurrency) for lane in Lane}
+        shares = call_shares(limiter, base.concurrency)
+        widest = max(shares.values(), default=base.concurrency)
+        self._pass_policy = replace(base, concurrency=widest + FREE_CALLS)
+        self._shares = {lane: _Shares(senders, base.concurrency, shares) for lane in Lane}
         self._draining = _Draining(limiter.store, limiter.clock.epoch)
         self._pass_limiter = replace(limiter, store=self._draining)
         self._wake = {lane: asyncio.Event() for lane in Lane}
@@ -164,10 +178,11 @@ class DispatchLoop:
         self.passes = 0
         self.failed_passes = 0
 
-    def notify(self) -> None:
-        """Something was written to the outbox: look now."""
-        for event in self._wake.values():
-            event.set()
+    def notify(self, lane: Lane | None = None) -> None:
+        """Something was written to the outbox (in `lane`; None: either): look now."""
+        for name, event in self._wake.items():
+            if lane is None or name == lane:
+                event.set()
 
     async def start(self) -> None:
         """Start the lane loops (and the PostgreSQL listener) in the background."""
@@ -224,9 +239,9 @@ class DispatchLoop:
                 # Recovering lapsed claims and expiring overdue rows once a second is soon
                 # enough; every write wakes the loop, and a pass per reply need not redo it.
                 tidy = monotonic() - tidied >= HOUSEKEEPING_EVERY
-                stats = await dispatch(self.engine, self._shares[lane], now=self.clock(),
-                                       lane=lane, limiter=self._pass_limiter,
-                                       policy=self._pass_policy, housekeeping=tidy)
+                await dispatch(self.engine, self._shares[lane], now=self.clock(), lane=lane,
+                               limiter=self._pass_limiter, policy=self._pass_policy,
+                               housekeeping=tidy)
                 if tidy:
                     tidied = monotonic()
                 self.passes += 1
@@ -236,7 +251,7 @@ class DispatchLoop:
                 failures = 0
                 if self._stop.is_set():
                     return
-                wait = await self._next_wait(lane, busy=stats.attempts > 0)
+                wait = await self._next_wait(lane)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001  (the loop must outlive any one fault)
@@ -262,10 +277,14 @@ class DispatchLoop:
         except TimeoutError:
             pass
 
-    async def _next_wait(self, lane: Lane, *, busy: bool) -> float:
-        """Return seconds until this lane's next row is due, within the safety bound."""
-        if busy:
-            return 0.0  # it sent something: look again at once
+    async def _next_wait(self, lane: Lane) -> float:
+        """Return seconds until this lane's next row is due, within the safety bound.
+
+        A pass ends when a claim finds nothing and no call is out, so what it left is not
+        due yet, or waits for a call elsewhere; a write since it began has set the wake
+        (no need to ask the database then)."""
+        if self._wake[lane].is_set():
+            return 0.0
         async with session_scope(self.engine) as session:
             due = await earliest_due(session, lane=lane)
         if due is None:

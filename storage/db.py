@@ -69,10 +69,13 @@ def is_lock_error(exc: BaseException) -> bool:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # SQLite's busy wait blocks the thread: on the event loop's it is kept to a few ms and
+    # the connection waits for another process's lock in asyncio (storage.sqlite_conn).
+    busy_ms = getattr(dbapi_conn.driver_connection, "busy_ms", 10000)
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,8 +23,10 @@ from storage.participants import (
     failed_link_attempts,
     hash_address,
 )
+from storage.upserts import insert_updating, run
 
 FLOOD_PREFIX = "flood:"
+_BUCKETS: Any = RateBucket.__table__  # type: ignore[attr-defined]
 
 
 def address_key(channel: str, address: str) -> str:
@@ -39,15 +40,11 @@ async def hold_sender(session: AsyncSession, key: str, *, now: datetime) -> floa
     One upsert: it writes (and so locks) the sender's row, and RETURNING reads it as this
     transaction holds it, after any writer before us.
     """
-    name = f"{FLOOD_PREFIX}{key}"
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stamp = now.timestamp()
-    upsert = insert(RateBucket).values(key=name, tat=stamp, hold_crisis=0.0, hold_reply=0.0,
-                                       paused=0.0)
-    paused = (await session.exec(
-        upsert.on_conflict_do_update(index_elements=[col(RateBucket.key)], set_={"tat": stamp})
-        .returning(col(RateBucket.paused)))).one()
+    values = {"key": f"{FLOOD_PREFIX}{key}", "tat": stamp, "hold_crisis": 0.0,
+              "hold_reply": 0.0, "paused": 0.0}
+    upsert = insert_updating(_BUCKETS, tuple(values), ("key",), ("tat",), ("paused",))
+    paused = (await run(session, upsert, values)).one()
     return float(paused[0])
 
 

@@ -3,6 +3,11 @@
 A NOTIFY sent inside a transaction is delivered when it commits, and PostgreSQL folds
 repeats within one transaction into one, so writers may call `notify_outbox` freely. On
 SQLite there is one process, and it wakes its own loops in memory.
+
+A notification names the lane of what was written (`storage.claims_q.Lane`; None: any), so
+a reply wakes only the urgent loop: every wake costs a loop a claim and a look at the next
+due time, and a reply per second per person at 100 a second made the bulk loop's wakes a
+tenth of the dispatcher's work, for nothing.
 """
 
 from __future__ import annotations
@@ -19,23 +24,39 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.claims_q import LANE_SPLIT, Lane
+
 logger = logging.getLogger(__name__)
 CHANNEL = "throughcare_outbox"
 
 
-_local: list[Callable[[], None]] = []  # loops in this process
+Wake = Callable[[Lane | None], None]  # told which lane has news (None: any)
+_local: list[Wake] = []  # loops in this process
+_LANES = "tc_wake_lanes"  # session.info: the lanes this transaction wrote to
 
 
-def on_local_notify(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call `callback` after any transaction in this process that wrote to the outbox
-    commits; return a function that stops it."""
+def on_local_notify(callback: Wake) -> Callable[[], None]:
+    """Call `callback` with the lane after any transaction in this process that wrote to
+    the outbox commits; return a function that stops it."""
     _local.append(callback)
     return lambda: _local.remove(callback) if callback in _local else None
 
 
-def _tell_local(*_args: Any) -> None:
-    for callback in list(_local):
-        callback()
+def _tell_local(lanes: Iterable[Lane | None] = (None,)) -> None:
+    wanted = set(lanes)
+    named = [None] if None in wanted else [lane for lane in Lane if lane in wanted]
+    for lane in named:
+        for callback in list(_local):
+            callback(lane)
+
+
+def _after_commit(session: Any) -> None:
+    _tell_local(session.info.pop(_LANES, None) or (None,))
+
+
+def lane_of(priority: int) -> Lane:
+    """Return the lane a row of this priority is claimed in."""
+    return Lane.URGENT if priority < LANE_SPLIT else Lane.BULK
 
 
 # Seconds after which held wakes are given anyway, in case the fast path never ran.
@@ -65,7 +86,7 @@ class HeldWakes:
         left = self.keys - set(sent or ())
         self.keys = set()
         if left:
-            _tell_local()
+            _tell_local([Lane.URGENT])  # crisis rows
 
 
 _held: ContextVar[HeldWakes | None] = ContextVar("tc_held_wakes", default=None)
@@ -89,30 +110,37 @@ def hold_wakes() -> Iterator[HeldWakes]:
                 asyncio.get_running_loop().call_later(HELD_WAKE_FALLBACK, held.release)
 
 
-async def notify_outbox(session: AsyncSession, *, crisis_key: str | None = None) -> None:
-    """Wake the dispatch loops, here and in other processes, when this transaction commits.
+async def notify_outbox(session: AsyncSession, *, crisis_key: str | None = None,
+                        lane: Lane | None = None) -> None:
+    """Wake the dispatch loops of `lane` (None: both), here and in other processes, when
+    this transaction commits.
 
     `crisis_key` names a crisis row just written; inside `hold_wakes` it is held instead.
     """
     held = _held.get()
     if crisis_key is not None and held is not None and held.loop_here:
         held.keys.add(crisis_key)
-    elif _local and not event.contains(session.sync_session, "after_commit", _tell_local):
-        event.listen(session.sync_session, "after_commit", _tell_local, once=True)
+    elif _local:
+        session.info.setdefault(_LANES, set()).add(lane)
+        if not event.contains(session.sync_session, "after_commit", _after_commit):
+            event.listen(session.sync_session, "after_commit", _after_commit, once=True)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.exec(text(f"NOTIFY {CHANNEL}"))  # type: ignore[call-overload]
+        # The lane rides as the payload: repeats of one within a transaction fold into one.
+        await session.exec(text(  # type: ignore[call-overload]
+            f"NOTIFY {CHANNEL}, '{lane.value if lane is not None else ''}'"))
 
 
-async def listen_outbox(engine: AsyncEngine, callback: Callable[[], None]) -> None:
-    """Call `callback` on every outbox notification until cancelled (PostgreSQL only)."""
+async def listen_outbox(engine: AsyncEngine, callback: Wake) -> None:
+    """Call `callback` with the lane on every outbox notification until cancelled
+    (PostgreSQL only)."""
     if engine.dialect.name != "postgresql":
         return
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
 
-        def heard(*_args: Any) -> None:
-            callback()
+        def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            callback(Lane(payload) if payload in tuple(Lane) else None)
 
         await driver.add_listener(CHANNEL, heard)
         try:

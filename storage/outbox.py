@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
 from storage.models.sealed import seal_for
-from storage.notify import notify_outbox
+from storage.notify import lane_of, notify_outbox
+from storage.upserts import insert_skipping, run
+
+_OUTBOX: Any = OutboundMessage.__table__  # type: ignore[attr-defined]
 
 # Statuses of messages the person has (or is about to have) in front of them.
 _SEEN = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.SENT, OutboxStatus.DELIVERED)
@@ -61,15 +62,12 @@ async def enqueue(
         "created_at": now,
         "updated_at": now,
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(OutboundMessage).values(**values).on_conflict_do_nothing(
-        index_elements=["dedupe_key"]
-    )
-    result = await session.exec(stmt)
+    stmt = insert_skipping(_OUTBOX, tuple(values), ("dedupe_key",))
+    result = await run(session, stmt, values)
     if result.rowcount:
         crisis = priority <= Priority.URGENT
-        await notify_outbox(session, crisis_key=dedupe_key if crisis else None)
+        await notify_outbox(session, crisis_key=dedupe_key if crisis else None,
+                            lane=lane_of(priority))
     return bool(result.rowcount)
 
 

@@ -33,9 +33,10 @@ from storage.models import (
     OutboxStatus,
     Participant,
     ParticipantStatus,
+    Priority,
 )
 from storage.models.sealed import seal_for
-from storage.notify import notify_outbox
+from storage.notify import lane_of, notify_outbox
 
 OB = OutboundMessage
 
@@ -409,7 +410,8 @@ async def enqueue_many(
     for start in range(0, len(values), 2000):
         stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await conn.execute(stmt, values[start : start + 2000])
-    await notify_outbox(session)
+    for lane in {lane_of(int(row.get("priority", Priority.REPLY))) for row in values}:
+        await notify_outbox(session, lane=lane)
     return await count_rows(session) - before
 
 

@@ -8,8 +8,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,6 +28,9 @@ from storage.models import (
 )
 from storage.models.sealed import seal_for
 from storage.outbox_q import cancel_pending_for
+from storage.upserts import insert_skipping, run
+
+_INBOUND: Any = InboundMessage.__table__  # type: ignore[attr-defined]
 
 # No 0/O, 1/I: easy to read off a card and type on a basic phone. 32 symbols = 5 bits each.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -340,12 +341,8 @@ async def record_inbound(
         "participant_id": participant_id,
         "address_hash": hash_address(f"{channel}:{address}") if address else None,
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(InboundMessage).values(**values).on_conflict_do_nothing(
-        index_elements=["channel", "provider_id"]
-    )
-    result = await session.exec(stmt)
+    stmt = insert_skipping(_INBOUND, tuple(values), ("channel", "provider_id"))
+    result = await run(session, stmt, values)
     return bool(result.rowcount)
 
 

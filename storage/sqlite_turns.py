@@ -72,10 +72,16 @@ class Turn:
         """Return how many writers wait for the turn."""
         return len(self._urgent) + len(self._ordinary)
 
+    def try_acquire(self) -> bool:
+        """Take the turn if it is free and nobody waits; say whether it was taken."""
+        if self._held or self._urgent or self._ordinary:
+            return False
+        self._held = True
+        return True
+
     async def acquire(self, *, urgent: bool = False) -> None:
         """Wait for the turn (an urgent writer is served before any waiting ordinary one)."""
-        if not self._held and not self._urgent and not self._ordinary:
-            self._held = True
+        if self.try_acquire():
             return
         waiting = asyncio.get_running_loop().create_future()
         queue = self._urgent if urgent else self._ordinary
@@ -126,6 +132,9 @@ class Turns:
             return
         lock = self.lock()
         if lock is None:
+            return
+        if lock.try_acquire():  # free: no task, no trip round the event loop
+            info[_HELD] = lock
             return
         try:
             await_only(asyncio.wait_for(lock.acquire(urgent=_URGENT.get()), self.timeout))

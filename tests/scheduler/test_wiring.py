@@ -1,4 +1,4 @@
-"""Wiring: TWILIO_MPS reaches the limiter; no SQL outside storage/ in the scheduler."""
+"""Wiring: TWILIO_MPS and TELEGRAM_MPS reach the limiter; no SQL in the scheduler."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def test_twilio_mps_sets_the_sms_limit_and_telegram_keeps_its_own(db_url: str) -
     assert limiter.limits["sms"].count_segments is True  # still counted in segments
     assert limiter.limits["telegram"] == DEFAULT_LIMITS["telegram"]
     assert DEFAULT_LIMITS["sms"].per_second == 1.0  # the shared default is not changed
+
+
+def test_telegram_mps_sets_the_telegram_limit_and_keeps_one_a_second_a_chat(
+    db_url: str,
+) -> None:
+    limiter = build_limiter(Settings(database_url=db_url, telegram_mps=200))
+    assert limiter.limits["telegram"].per_second == 200.0
+    assert limiter.limits["telegram"].per_chat_per_second == 1.0
+    assert DEFAULT_LIMITS["telegram"].per_second == 30.0
 
 
 async def test_worker_once_sends_at_the_configured_sms_rate(
