@@ -1,6 +1,7 @@
 """Soak: the running service under a steady inbound load on SMS and Telegram.
 
-Run: .venv/bin/python -m bench.soak [--rate 100] [--seconds 60] [--senders 400] [--json]
+Run: .venv/bin/python -m bench.soak [--rate 100] [--seconds 60] [--senders 400]
+     [--trace timings.csv] [--json]
 `throughcare run` is started in its own process (uvicorn on loopback, the webhooks, the
 worker's dispatcher and scheduler), pointed at a fake Twilio and a fake Telegram Bot API that
 this process serves on loopback. `--senders` linked, consenting participants (half on SMS,
@@ -245,6 +246,20 @@ def latency(posts: list[Post], first: dict[tuple[str, str], float]) -> dict[str,
     return out
 
 
+def write_trace(path: str, posts: list[Post], first: dict[tuple[str, str], float]) -> None:
+    """Write one CSV line a message: when it was posted (seconds into the load), its
+    channel, whether a crisis text, webhook ms and reply ms (empty: never answered)."""
+    counted = sorted((p for p in posts if not p.warm), key=lambda p: p.posted)
+    start = counted[0].posted if counted else 0.0
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("posted_s,channel,crisis,status,webhook_ms,reply_ms\n")
+        for p in counted:
+            answered = first.get((p.channel, p.provider_id))
+            reply = "" if answered is None else f"{(answered - p.posted) * 1000:.1f}"
+            out.write(f"{p.posted - start:.3f},{p.channel},{int(p.crisis)},{p.status},"
+                      f"{(p.answered - p.posted) * 1000:.1f},{reply}\n")
+
+
 def log_errors(service: Service) -> int:
     """Count tracebacks and ERROR lines in the service's log."""
     if service.log is None:
@@ -276,6 +291,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         code = await stop_service(service)
     figures, first = await check(engine, service, [p for p in posts if not p.warm])
     await engine.dispose()
+    if args.trace:
+        write_trace(args.trace, posts, first)
     counted = [p for p in posts if not p.warm]
     http_errors = sum(1 for p in counted if p.status != 200)
     logged = log_errors(service)
@@ -305,6 +322,7 @@ def main() -> None:
     parser.add_argument("--mps", type=float, default=200.0,
                         help="TWILIO_MPS and TELEGRAM_MPS: set above the load, so the soak "
                         "measures the service, not the providers' caps")
+    parser.add_argument("--trace", metavar="CSV", help="also write each message's timings")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
     args = parser.parse_args()
     report(asyncio.run(run(args)), as_json=args.json)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -91,3 +92,11 @@ async def wait_for_database(
         if n > 1:
             logger.info("database reachable at %s (try %d of %d)", place, n, tries)
         return
+
+
+def settle_memory() -> None:
+    """Move what start-up made (modules, caches, the app) out of the garbage collector's
+    sight. A full collection under load then looks only at what came later: in the soak
+    it took up to 150 ms before (every reply waited), a few ms after."""
+    gc.collect()
+    gc.freeze()

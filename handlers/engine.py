@@ -61,14 +61,31 @@ class HandleResult:
     outbox_keys: list[str] = field(default_factory=list)
 
 
-async def handle_inbound(
-    session: AsyncSession, inbound: Inbound, ctx: EngineContext
-) -> HandleResult:
-    """Handle one message and write the replies to the outbox; the caller commits."""
-    provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
-    text = clean(inbound.payload or inbound.text)
+@dataclass
+class SenderOf:
+    """Who a message is from, as the database says in this transaction."""
+
+    identity: ChannelIdentity | None
+    participant: Participant | None
+
+
+async def find_sender(session: AsyncSession, inbound: Inbound) -> SenderOf:
+    """Return the identity and participant a message's address is linked to, if any."""
     identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
     participant = await session.get(Participant, identity.participant_id) if identity else None
+    return SenderOf(identity, participant)
+
+
+async def handle_inbound(
+    session: AsyncSession, inbound: Inbound, ctx: EngineContext, sender: SenderOf | None = None
+) -> HandleResult:
+    """Handle one message and write the replies to the outbox; the caller commits.
+
+    `sender`: who it is from, if the caller has just looked in this transaction."""
+    provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
+    text = clean(inbound.payload or inbound.text)
+    sender = sender or await find_sender(session, inbound)
+    identity, participant = sender.identity, sender.participant
     if not await record_inbound(session, channel=inbound.channel, provider_id=provider_id,
                                 body=text[:MAX_LEN] or None, now=ctx.now,
                                 participant_id=participant.id if participant else None,

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import Settings
 from handlers.channels import traits
-from handlers.engine import HandleResult, handle_inbound
+from handlers.engine import HandleResult, SenderOf, find_sender, handle_inbound
 from handlers.safety import check_crisis
 from handlers.textin import MAX_LEN, clean, is_stop
 from handlers.texts import reading_as, t
@@ -28,10 +28,10 @@ from scheduler.ratelimit import RateLimiter
 from scheduler.sender import Sender
 from storage.db import is_lock_error, session_scope
 from storage.inbound_limits_q import address_key, count_inbound_since, hold_sender, pause_sender
-from storage.models import MessageKind, Participant, ParticipantStatus, Priority
+from storage.models import MessageKind, ParticipantStatus, Priority
 from storage.notify import HeldWakes, hold_wakes
 from storage.outbox import enqueue
-from storage.participants import find_identity, record_inbound
+from storage.participants import record_inbound
 from storage.sqlite_turns import urgent_writes
 from storage.whatsapp_q import note_inbound
 
@@ -82,10 +82,10 @@ async def _receive(runtime: ChannelRuntime, inbound: Inbound) -> HandleResult:
         attempt += 1
         try:
             async with session_scope(runtime.engine) as session:
-                held = await hold_back(session, inbound, now)
+                held, sender = await hold_back(session, inbound, now)
                 if held is not None:
                     return held
-                result = await handle_inbound(session, inbound, runtime.context(now))
+                result = await handle_inbound(session, inbound, runtime.context(now), sender)
                 if not result.duplicate and traits(inbound.channel).reply_window:
                     # WhatsApp's 24-hour window runs from here; rows waiting for it go now.
                     await note_inbound(session, channel=inbound.channel,
@@ -111,9 +111,10 @@ UNKNOWN_PER_WINDOW = 15
 
 
 async def hold_back(session: AsyncSession, inbound: Inbound, now: datetime
-                    ) -> HandleResult | None:
+                    ) -> tuple[HandleResult | None, SenderOf]:
     """Answer a sender over the flood limit: one calm text, then silence until the pause
-    ends; return None when the engine should answer as usual.
+    ends; return None when the engine should answer as usual, and who the sender is (looked
+    up once the sender's turn is taken, for the engine).
 
     Crisis words are always answered, and STOP from a linked person not yet stopped always
     stops. Every message is still recorded. Messages from one sender take turns, so the
@@ -122,24 +123,24 @@ async def hold_back(session: AsyncSession, inbound: Inbound, now: datetime
     """
     key = address_key(inbound.channel, inbound.address)
     paused_until = await hold_sender(session, key, now=now)
-    identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
-    person = await session.get(Participant, identity.participant_id) if identity else None
+    sender = await find_sender(session, inbound)
+    person = sender.participant
     if person is not None and person.status == ParticipantStatus.DELETED:
         person = None  # as unknown as a stranger
     limit = UNKNOWN_PER_WINDOW if person is None else LINKED_PER_WINDOW
     if await count_inbound_since(session, key, since=now - FLOOD_WINDOW) < limit:
-        return None
+        return None, sender
     text = clean(inbound.payload or inbound.text)
     if check_crisis(text) or (person is not None and is_stop(text)
                               and person.status != ParticipantStatus.STOPPED):
-        return None
+        return None, sender
     provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
     result = HandleResult(participant_id=person.id if person else None)
     if not await record_inbound(session, channel=inbound.channel, provider_id=provider_id,
                                 body=text[:MAX_LEN] or None, now=now,
                                 participant_id=result.participant_id, address=inbound.address):
         result.duplicate = True
-        return result
+        return result, sender
     quiet = paused_until > now.timestamp()
     logger.info("inbound %s message rate limited (%s)", inbound.channel,
                 "no answer" if quiet else "told once")
@@ -155,7 +156,7 @@ async def hold_back(session: AsyncSession, inbound: Inbound, now: datetime
                       meta={"seq": 0, "always": True})
         result.replies.append(reply)
         result.outbox_keys.append(out_key)
-    return result
+    return result, sender
 
 
 def _backoff(attempt: int) -> float:

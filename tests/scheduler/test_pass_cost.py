@@ -1,0 +1,82 @@
+"""What a dispatch pass costs the database, and calls out sized to a channel's rate.
+
+At 100 messages a second most passes send one reply, so a pass's fixed work is most of the
+dispatcher's: each claim that finds nothing is a transaction of its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from scheduler.dispatcher import dispatch
+from scheduler.ratelimit import ChannelLimit, RateLimiter
+from scheduler.service import call_shares
+from storage.claims_q import Lane
+from storage.models import MessageKind, OutboxStatus
+from storage.upserts import insert_skipping
+from tests.scheduler.conftest import NOON, FakeProvider, add_person, put, rows
+
+CLAIM = "SELECT outboundmessage.id FROM outboundmessage"
+
+
+def _claims(engine: AsyncEngine) -> list[str]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if " ".join(statement.split()).startswith(CLAIM):
+            seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", note)
+    return seen
+
+
+async def test_a_pass_that_sends_one_reply_claims_twice(
+    engine: AsyncEngine, limiter: RateLimiter
+) -> None:
+    """The reply, then one look for the person's next message once it has gone; not a
+    look after every step (it was four)."""
+    person = await add_person(engine)
+    await put(engine, "r1", participant_id=person, kind=MessageKind.REPLY)
+    claims = _claims(engine)
+    sms = FakeProvider("sms")
+    stats = await dispatch(engine, {"sms": sms}, now=NOON, limiter=limiter, lane=Lane.URGENT,
+                           housekeeping=False)
+    assert stats.sent == 1 and len(claims) == 2
+
+
+async def test_a_person_s_second_reply_still_goes_in_the_same_pass(
+    engine: AsyncEngine, limiter: RateLimiter
+) -> None:
+    person = await add_person(engine)
+    for n in range(3):  # one message a claim per person: each waits for the one before
+        await put(engine, f"r{n}", participant_id=person, kind=MessageKind.REPLY)
+    sms = FakeProvider("sms")
+    stats = await dispatch(engine, {"sms": sms}, now=NOON, limiter=limiter, lane=Lane.URGENT,
+                           housekeeping=False)
+    assert stats.sent == 3 and sms.bodies() == ["r0", "r1", "r2"]
+    assert {r.status for r in await rows(engine)} == {OutboxStatus.SENT}
+
+
+def test_a_fast_channel_may_have_as_many_calls_out_as_its_rate_needs() -> None:
+    limiter = RateLimiter(limits={"sms": ChannelLimit(per_second=1.0),
+                                  "telegram": ChannelLimit(per_second=30.0),
+                                  "whatsapp": ChannelLimit(per_second=100.0)})
+    # Half a second a call: 100 a second needs 50 out at once; the floor is the policy's.
+    assert call_shares(limiter, 8) == {"sms": 8, "telegram": 15, "whatsapp": 50}
+
+
+def test_upserts_are_compiled_once() -> None:
+    """SQLAlchemy never caches the dialects' own INSERT ... ON CONFLICT; ours are text
+    clauses it does cache (a cache key), and one object per shape."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    from storage.models import InboundMessage
+
+    table: Any = InboundMessage.__table__  # type: ignore[attr-defined]
+    assert insert(table).values(channel="sms")._generate_cache_key() is None
+    built = insert_skipping(table, ("channel", "provider_id"), ("channel", "provider_id"))
+    assert built._generate_cache_key() is not None
+    assert insert_skipping(table, ("channel", "provider_id"), ("channel", "provider_id")) \
+        is built
