@@ -161,7 +161,7 @@ async def _one_slice(
         groups = _groups(run, ready)
         for i, group in enumerate(groups):
             await _heartbeat(run, [r for g in groups[i:] for r in g])
-            await _send_group(run, group)
+            await _send_group(run, group, recheck=i > 0)
         # More may be due now: the claim was full, a lane was not looked at, or a row was
         # ended here (expired, cancelled), which lets that person's next one go.
         more = len(rows) >= size or n < len(lanes) - 1 or len(ready) < len(rows)
@@ -260,8 +260,12 @@ def _groups(run: Pass, rows: list[OutboundMessage]) -> list[list[OutboundMessage
     return groups
 
 
-async def _send_group(run: Pass, group: list[OutboundMessage]) -> None:
+async def _send_group(run: Pass, group: list[OutboundMessage], *, recheck: bool = True
+                      ) -> None:
     """Mark a group in flight and start each send as the limits allow.
+
+    Later groups of a slice look again for people who stopped (or addresses that did)
+    since the claim; the first goes straight after the claim's own screen, which did.
 
     Calls run concurrently (up to `concurrency`, across groups and slices): one provider
     call that hangs until its timeout holds only its own row, not the rows behind it.
@@ -275,7 +279,7 @@ async def _send_group(run: Pass, group: list[OutboundMessage]) -> None:
         (deferred.append((row, wait)) if wait > 0 else ready.append(row))
     async with session_scope(run.engine) as session:
         ended = await q.recheck_recipients(session, ids=[r.id or 0 for r in ready],
-                                           token=run.token, now=run.now())
+                                           token=run.token, now=run.now()) if recheck else {}
         owned = await q.mark_inflight(session, ids=[r.id or 0 for r in ready
                                                     if r.id not in ended],
                                       token=run.token, now=run.now())

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 1.0  # seconds between a lane's recover/expire/scrub steps
 DRAIN_DEFER = 1.0  # seconds a row claimed while stopping waits before anyone claims it again
 BUSY_DEFER = 1.0  # seconds a row handed back by a channel with all its calls out waits
+LINGER = 0.02  # seconds from one pass's start to the next's, at least (see _linger)
 FREE_CALLS = 2  # calls a pass may make beyond any one channel's: kept for the others
 CALL_SECONDS = 0.5  # a provider call's usual time, at most: a channel sending N a second
 # needs about N * CALL_SECONDS calls out at once to keep up (Twilio at 100 a second: 50)
@@ -157,8 +158,10 @@ class DispatchLoop:
         clock: Callable[[], datetime] = _utc_now,
         retry_first: float = 1.0,
         retry_longest: float = 30.0,
+        linger: float = LINGER,
     ) -> None:
         self.engine, self.senders, self.limiter = engine, senders, limiter
+        self.linger = linger
         self.policy, self.safety, self.busy_poll, self.clock = policy, safety, busy_poll, clock
         self.retry_first, self.retry_longest = retry_first, retry_longest
         # Each channel keeps the configured number of calls at once; a pass may make
@@ -233,7 +236,10 @@ class DispatchLoop:
     async def _lane(self, lane: Lane) -> None:
         failures = 0
         tidied = -HOUSEKEEPING_EVERY  # monotonic time of this lane's last housekeeping
+        began = -self.linger  # monotonic time the last pass began
         while not self._stop.is_set():
+            await self._linger(began)
+            began = monotonic()
             self._wake[lane].clear()
             try:
                 # Recovering lapsed claims and expiring overdue rows once a second is soon
@@ -269,6 +275,14 @@ class DispatchLoop:
                     await asyncio.wait_for(self._wake[lane].wait(), timeout=wait)
                 except TimeoutError:
                     pass
+
+    async def _linger(self, began: float) -> None:
+        """Begin a pass no sooner than `linger` after the last one began. Idle, a reply goes
+        at once; under load a pass finds several, and a pass's own work (claims, checks,
+        one transaction for the outcomes) is shared between them, not paid for each."""
+        wait = began + self.linger - monotonic()
+        if wait > 0:
+            await self._pause(wait)
 
     async def _pause(self, seconds: float) -> None:
         """Wait `seconds`, or until the loop is told to stop."""

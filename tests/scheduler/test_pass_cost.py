@@ -5,6 +5,8 @@ dispatcher's: each claim that finds nothing is a transaction of its own."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from sqlalchemy import event
@@ -12,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import ChannelLimit, RateLimiter
-from scheduler.service import call_shares
+from scheduler.service import DispatchLoop, call_shares
 from storage.claims_q import Lane
 from storage.models import MessageKind, OutboxStatus
 from storage.upserts import insert_skipping
-from tests.scheduler.conftest import NOON, FakeProvider, add_person, put, rows
+from tests.scheduler.conftest import NOON, FakeProvider, add_person, night_owl, put, rows
 
 CLAIM = "SELECT outboundmessage.id FROM outboundmessage"
 
@@ -80,3 +82,37 @@ def test_upserts_are_compiled_once() -> None:
     assert built._generate_cache_key() is not None
     assert insert_skipping(table, ("channel", "provider_id"), ("channel", "provider_id")) \
         is built
+
+
+async def test_under_load_a_pass_lingers_so_replies_share_it(engine: AsyncEngine) -> None:
+    """Idle, a reply goes at once; replies written while a pass has just begun wait for
+    the next, which begins `linger` after it and takes them all together."""
+    owl = await night_owl(engine)  # on the real clock, whatever hour this runs at
+    sms = FakeProvider("sms")
+    limiter = RateLimiter(limits={"sms": ChannelLimit(per_second=1000.0)})
+    loop = DispatchLoop(engine, {"sms": sms}, limiter=limiter, safety=30.0, linger=0.4)
+    await loop.start()
+    try:
+        await asyncio.sleep(0.5)  # the loop's first pass is long over
+        start = time.monotonic()
+        await put(engine, "first", participant_id=owl, kind=MessageKind.REPLY)
+        await _until(lambda: len(sms.calls) == 1)
+        first = time.monotonic() - start
+        passes = loop.passes
+        for n in range(4):  # four more at once, to four people, just after a pass began
+            await put(engine, f"r{n}", participant_id=owl, kind=MessageKind.REPLY,
+                      address=f"+44770090010{n}")
+        await _until(lambda: len(sms.calls) == 5)
+        together = time.monotonic() - start
+    finally:
+        await loop.stop()
+    assert first < 0.3  # not held back: no pass had begun for a while
+    assert loop.passes - passes <= 2 and 0.35 < together < 1.5
+    assert {r.status for r in await rows(engine)} == {OutboxStatus.SENT}
+
+
+async def _until(done: Any, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
