@@ -133,9 +133,11 @@ async def _read_nearest(
     """Read the nearest of the chosen index points back, keeping those still offered."""
     order = np.argsort(miles, kind="stable")
     hits: list[MeetingHit] = []
-    # Usually one round trip; more only if meetings changed since the index was built.
-    for start in range(0, order.size, need):
-        batch = order[start : start + need]
+    # Usually one round trip (a few spare candidates ride along, for meetings the day
+    # filter or a change since the index was built leaves out); more only if those run out.
+    step = need + EXTRA_CANDIDATES
+    for start in range(0, order.size, step):
+        batch = order[start : start + step]
         ids = [int(i) for i in pts.ids[chosen[batch]]]
         found = await meetings_by_id(session, ids)
         for mid, estimate in zip(ids, miles[batch], strict=True):
