@@ -135,9 +135,8 @@ def _claim_ids(lane: Lane | None, by_address: bool, for_update: bool) -> Any:
 
 
 def _claiming() -> Any:
-    """Return the UPDATE that takes queued rows (parameters: now, token)."""
+    """Return the UPDATE that takes rows (parameters: now, token)."""
     return (update(OB).execution_options(synchronize_session=False)
-            .where(col(OB.status) == OutboxStatus.QUEUED)
             .values(status=OutboxStatus.SENDING, claimed_at=bindparam("now"),
                     claim_token=bindparam("token"), inflight_at=None,
                     updated_at=bindparam("now"))
@@ -148,13 +147,17 @@ def _claiming() -> Any:
 def _claim_update(lane: Lane | None, by_address: bool) -> Any:
     """Return SQLite's claim: one UPDATE that chooses the rows and takes them."""
     inner = _claim_ids(lane, by_address, False)
+    # The rows are chosen queued inside the statement, under the write lock: a status test
+    # out here too would make SQLite walk every queued row (days of planned reminders)
+    # rather than look the chosen ids up.
     return _claiming().where(col(OB.id).in_(inner.scalar_subquery()))
 
 
 @functools.cache
 def _claim_by_id() -> Any:
     """Return PostgreSQL's claim of the ids it has locked (parameter: ids)."""
-    return _claiming().where(col(OB.id).in_(bindparam("ids", expanding=True)))
+    return (_claiming().where(col(OB.id).in_(bindparam("ids", expanding=True)))
+            .where(col(OB.status) == OutboxStatus.QUEUED))
 
 
 @functools.cache
