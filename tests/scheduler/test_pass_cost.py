@@ -87,8 +87,8 @@ def test_upserts_are_compiled_once() -> None:
 
 
 async def test_under_load_a_pass_lingers_so_replies_share_it(engine: AsyncEngine) -> None:
-    """Idle, a reply goes at once; replies written while a pass has just begun wait for
-    the next, which begins `linger` after it and takes them all together."""
+    """Idle, a reply goes at once; replies written just after a pass wait for the next,
+    which begins `linger` after that one began, and go in it together."""
     owl = await night_owl(engine)  # on the real clock, whatever hour this runs at
     sms = FakeProvider("sms")
     limiter = RateLimiter(limits={"sms": ChannelLimit(per_second=1000.0)})
@@ -96,10 +96,11 @@ async def test_under_load_a_pass_lingers_so_replies_share_it(engine: AsyncEngine
     await loop.start()
     try:
         await asyncio.sleep(0.5)  # the loop's first pass is long over
-        start = time.monotonic()
+        start, before = time.monotonic(), loop.passes
         await put(engine, "first", participant_id=owl, kind=MessageKind.REPLY)
         await _until(lambda: len(sms.calls) == 1)
         first = time.monotonic() - start
+        await _until(lambda: loop.passes > before)  # that pass is over (else they join it)
         passes = loop.passes
         for n in range(4):  # four more at once, to four people, just after a pass began
             await put(engine, f"r{n}", participant_id=owl, kind=MessageKind.REPLY,
