@@ -97,7 +97,7 @@ async def test_another_process_s_write_lock_is_waited_for_in_asyncio(
     other.close()
     waited = time.monotonic() - started
     assert 0.45 < waited < 3.0
-    assert ticks > 20  # the loop went on serving others (a blocking wait gives about 1)
+    assert ticks > 10  # the loop went on serving others (a blocking wait gives about 1)
     async with lite.connect() as conn:
         names = (await conn.execute(text("SELECT name FROM t"))).scalars().all()
     assert names == ["waited"]
