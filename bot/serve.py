@@ -59,9 +59,8 @@ def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> Rate
         raise ConfigError("TWILIO_MPS: must be above 0 (messages per second)")
     limits = dict(DEFAULT_LIMITS)
     limits["sms"] = replace(DEFAULT_LIMITS["sms"], per_second=float(settings.twilio_mps))
-    limits["telegram"] = replace(
-        DEFAULT_LIMITS["telegram"], per_second=float(settings.telegram_mps)
-    )
+    limits["telegram"] = replace(DEFAULT_LIMITS["telegram"],
+                                 per_second=float(settings.telegram_mps))
     # WhatsApp has its own budget at Twilio, apart from the SMS number's (WHATSAPP_MPS).
     limits["whatsapp"] = ChannelLimit(per_second=float(settings.whatsapp_mps))
     if engine is not None and is_postgres(engine):
@@ -69,9 +68,8 @@ def build_limiter(settings: Settings, engine: AsyncEngine | None = None) -> Rate
     return RateLimiter(limits=limits)
 
 
-def build_senders(
-    settings: Settings, *, telegram_bot: Any = None, engine: AsyncEngine | None = None
-) -> dict[str, Sender]:
+def build_senders(settings: Settings, *, telegram_bot: Any = None,
+                  engine: AsyncEngine | None = None) -> dict[str, Sender]:
     """Return a sender per channel: real ones where credentials exist, else the log sender."""
     senders: dict[str, Sender] = {"sms": LogSender("sms"), "telegram": LogSender("telegram")}
     if settings.twilio_enabled:
@@ -82,9 +80,8 @@ def build_senders(
         from bot.channels.whatsapp import WhatsAppSender
 
         # The window and the fallback are read from the database at each send.
-        senders["whatsapp"] = WhatsAppSender.from_settings(
-            settings, engine=engine, sms=senders["sms"]
-        )
+        senders["whatsapp"] = WhatsAppSender.from_settings(settings, engine=engine,
+                                                           sms=senders["sms"])
     if telegram_bot is not None:
         senders["telegram"] = _telegram_sender(telegram_bot)
     for channel, sender in senders.items():
@@ -117,9 +114,8 @@ async def _start_telegram(
     await activate(tg_app, settings, webhook=not polling)
     if polling:
         assert tg_app.updater is not None
-        await tg_app.updater.start_polling(
-            allowed_updates=["message", "callback_query", "my_chat_member"]
-        )
+        await tg_app.updater.start_polling(allowed_updates=["message", "callback_query",
+                                                            "my_chat_member"])
         stack.push_async_callback(tg_app.updater.stop)
         await tg_app.start()
         stack.push_async_callback(tg_app.stop)
@@ -132,10 +128,8 @@ async def _telegram_bot(stack: AsyncExitStack, settings: Settings) -> Any:
     from telegram import Bot
 
     assert settings.telegram_bot_token is not None
-    bot = Bot(
-        settings.telegram_bot_token.get_secret_value(),
-        base_url=f"{settings.telegram_api_base_url}/bot",
-    )
+    bot = Bot(settings.telegram_bot_token.get_secret_value(),
+              base_url=f"{settings.telegram_api_base_url}/bot")
     await bot.initialize()
     stack.push_async_callback(bot.shutdown)
     return bot
@@ -158,9 +152,8 @@ class TelegramNotReady:
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         """Refuse for now; the dispatcher keeps the message and tries again."""
-        raise TransientSendError(
-            "telegram: not connected yet", code="starting", retry_after=TELEGRAM_RETRY_FIRST
-        )
+        raise TransientSendError("telegram: not connected yet", code="starting",
+                                 retry_after=TELEGRAM_RETRY_FIRST)
 
 
 async def _connect_telegram(
@@ -179,27 +172,19 @@ async def _connect_telegram(
 
 
 async def _keep_connecting(
-    settings: Settings,
-    runtime: ChannelRuntime,
-    stack: AsyncExitStack,
-    *,
-    web: bool,
-    polling: bool,
-    install: Callable[[Any, Any], None],
-    pause: float,
+    settings: Settings, runtime: ChannelRuntime, stack: AsyncExitStack, *, web: bool,
+    polling: bool, install: Callable[[Any, Any], None], pause: float,
 ) -> None:
     """Try Telegram again, waiting longer each time, until it answers."""
     while True:
         await asyncio.sleep(pause)
         try:
-            tg_app, bot, cleanup = await _connect_telegram(
-                settings, runtime, web=web, polling=polling
-            )
+            tg_app, bot, cleanup = await _connect_telegram(settings, runtime, web=web,
+                                                           polling=polling)
         except TELEGRAM_START_ERRORS as exc:
             pause = min(pause * 2, TELEGRAM_RETRY_LONGEST)
-            logger.warning(
-                "telegram still unreachable (%s); trying again in %.0fs", type(exc).__name__, pause
-            )
+            logger.warning("telegram still unreachable (%s); trying again in %.0fs",
+                           type(exc).__name__, pause)
             continue
         stack.push_async_callback(cleanup.aclose)
         install(tg_app, bot)
@@ -245,69 +230,46 @@ async def serve(
         if settings.telegram_enabled:
             try:
                 tg_app, bot, cleanup = await _connect_telegram(
-                    settings, runtime, web=web, polling=telegram_polling
-                )
+                    settings, runtime, web=web, polling=telegram_polling)
                 stack.push_async_callback(cleanup.aclose)
                 install(tg_app, bot)
             except TELEGRAM_START_ERRORS as exc:
-                logger.warning(
-                    "telegram unreachable at start-up (%s); serving SMS and the "
-                    "staff console, trying Telegram again in the background",
-                    type(exc).__name__,
-                )
+                logger.warning("telegram unreachable at start-up (%s); serving SMS and the "
+                               "staff console, trying Telegram again in the background",
+                               type(exc).__name__)
                 senders["telegram"] = TelegramNotReady()
-                retry = asyncio.create_task(
-                    _keep_connecting(
-                        settings,
-                        runtime,
-                        stack,
-                        web=web,
-                        polling=telegram_polling,
-                        install=install,
-                        pause=TELEGRAM_RETRY_FIRST,
-                    )
-                )
+                retry = asyncio.create_task(_keep_connecting(
+                    settings, runtime, stack, web=web, polling=telegram_polling,
+                    install=install, pause=TELEGRAM_RETRY_FIRST))
                 stack.callback(retry.cancel)
         if worker:
             loop = DispatchLoop(engine, senders, limiter=limiter)
             await loop.start()
             scheduler = build_scheduler(
-                engine,
-                senders,
-                limiter=limiter,
-                loop=loop,
-                retention=RetentionPolicy(body_days=settings.body_retention_days),
-            )
+                engine, senders, limiter=limiter, loop=loop,
+                retention=RetentionPolicy(body_days=settings.body_retention_days))
             scheduler.start()
-            stack.push_async_callback(
-                _stop_worker, scheduler, loop, settings.shutdown_grace_seconds
-            )
+            stack.push_async_callback(_stop_worker, scheduler, loop,
+                                      settings.shutdown_grace_seconds)
             logger.info("worker started")
         if web:
-            app = create_app(
-                settings, engine, senders=senders, telegram_app=tg_app, limiter=limiter
-            )
+            app = create_app(settings, engine, senders=senders, telegram_app=tg_app,
+                             limiter=limiter)
             # log_config=None: uvicorn's records go through our redacting root handler.
             # The fast path's sends run as background tasks of their requests: on SIGTERM
             # uvicorn waits for them, for as long as the worker's sends get.
-            config = uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="info",
-                log_config=None,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
-            )
+            config = uvicorn.Config(app, host=host, port=port, log_level="info",
+                                    log_config=None,
+                                    timeout_graceful_shutdown=int(
+                                        settings.shutdown_grace_seconds) or None)
             logger.info("web app at http://%s:%s", host, port)
             settle_memory()
             await _serve_until(uvicorn.Server(config), stop)
         else:
             settle_memory()
             await stop.wait()
-        logger.info(
-            "stopping: sends on the wire get up to %.0fs to finish",
-            settings.shutdown_grace_seconds,
-        )
+        logger.info("stopping: sends on the wire get up to %.0fs to finish",
+                    settings.shutdown_grace_seconds)
     logger.info("stopped")
 
 
@@ -365,19 +327,12 @@ async def run_worker_once(settings: Settings, *, now: datetime, dry_run: bool) -
             try:
                 bot = await _telegram_bot(stack, settings)
             except TELEGRAM_START_ERRORS as exc:
-                logger.warning(
-                    "telegram unreachable (%s); its messages wait for the next cycle",
-                    type(exc).__name__,
-                )
+                logger.warning("telegram unreachable (%s); its messages wait for the next "
+                               "cycle", type(exc).__name__)
         senders = build_senders(settings, telegram_bot=bot, engine=engine)
         if settings.telegram_enabled and bot is None:
             senders["telegram"] = TelegramNotReady()
         stack.push_async_callback(_close_senders, senders)
-        return await run_cycle(
-            engine,
-            senders,
-            now=now,
-            dry_run=dry_run,
-            limiter=build_limiter(settings, engine),
-            retention=RetentionPolicy(body_days=settings.body_retention_days),
-        )
+        return await run_cycle(engine, senders, now=now, dry_run=dry_run,
+                               limiter=build_limiter(settings, engine),
+                               retention=RetentionPolicy(body_days=settings.body_retention_days))
