@@ -32,6 +32,11 @@ class Lane(StrEnum):
     BULK = "bulk"  # reminders, sequences, follow-ups, broadcasts: claimed in small slices
 
 
+def lane_of(priority: int) -> Lane:
+    """Return the lane a row of this priority is claimed in (as `lane_filter` says in SQL)."""
+    return Lane.URGENT if priority < LANE_SPLIT else Lane.BULK
+
+
 def lane_filter(lane: Lane | None, row: Any = OB) -> Any:
     """Return the SQL condition for rows of one lane (None: both)."""
     if lane is None:

@@ -24,7 +24,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.claims_q import LANE_SPLIT, Lane
+from storage.claims_q import Lane
 
 logger = logging.getLogger(__name__)
 CHANNEL = "throughcare_outbox"
@@ -52,11 +52,6 @@ def _tell_local(lanes: Iterable[Lane | None] = (None,)) -> None:
 
 def _after_commit(session: Any) -> None:
     _tell_local(session.info.pop(_LANES, None) or (None,))
-
-
-def lane_of(priority: int) -> Lane:
-    """Return the lane a row of this priority is claimed in."""
-    return Lane.URGENT if priority < LANE_SPLIT else Lane.BULK
 
 
 # Seconds after which held wakes are given anyway, in case the fast path never ran.

@@ -8,9 +8,10 @@ from typing import Any
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.claims_q import lane_of
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
 from storage.models.sealed import seal_for
-from storage.notify import lane_of, notify_outbox
+from storage.notify import notify_outbox
 from storage.upserts import insert_skipping, run
 
 _OUTBOX: Any = OutboundMessage.__table__  # type: ignore[attr-defined]

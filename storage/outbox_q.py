@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.claims_q import LANE_SPLIT, Lane, lane_filter
+from storage.claims_q import LANE_SPLIT, Lane, lane_filter, lane_of
 from storage.models import (
     AuditEvent,
     ChannelIdentity,
@@ -36,7 +36,7 @@ from storage.models import (
     Priority,
 )
 from storage.models.sealed import seal_for
-from storage.notify import lane_of, notify_outbox
+from storage.notify import notify_outbox
 
 OB = OutboundMessage
 

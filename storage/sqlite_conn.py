@@ -54,14 +54,14 @@ class OneTripCursor:
 
     async def execute(self, sql: str, parameters: Any = None) -> OneTripCursor:
         """Run one statement and keep its rows."""
-        run = functools.partial(_run, self._connection.raw(), sql, parameters, many=False)
-        self.description, self._rows, self.lastrowid, self.rowcount = \
-            await self._connection.run(run)
-        return self
+        return await self._execute(sql, parameters, many=False)
 
     async def executemany(self, sql: str, parameters: Sequence[Any]) -> OneTripCursor:
         """Run one statement for each set of parameters."""
-        run = functools.partial(_run, self._connection.raw(), sql, parameters, many=True)
+        return await self._execute(sql, parameters, many=True)
+
+    async def _execute(self, sql: str, parameters: Any, *, many: bool) -> OneTripCursor:
+        run = functools.partial(_run, self._connection.raw(), sql, parameters, many=many)
         self.description, self._rows, self.lastrowid, self.rowcount = \
             await self._connection.run(run)
         return self

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import ChannelLimit, RateLimiter
 from scheduler.service import DispatchLoop, call_shares
 from storage.claims_q import Lane, _claim_update
-from storage.models import MessageKind, OutboxStatus
+from storage.models import InboundMessage, MessageKind, OutboxStatus
 from storage.upserts import insert_skipping
 from tests.conftest import USE_PG
 from tests.scheduler.conftest import NOON, FakeProvider, add_person, night_owl, put, rows
@@ -74,10 +75,6 @@ def test_a_fast_channel_may_have_as_many_calls_out_as_its_rate_needs() -> None:
 def test_upserts_are_compiled_once() -> None:
     """SQLAlchemy never caches the dialects' own INSERT ... ON CONFLICT; ours are text
     clauses it does cache (a cache key), and one object per shape."""
-    from sqlalchemy.dialects.sqlite import insert
-
-    from storage.models import InboundMessage
-
     table: Any = InboundMessage.__table__  # type: ignore[attr-defined]
     assert insert(table).values(channel="sms")._generate_cache_key() is None
     built = insert_skipping(table, ("channel", "provider_id"), ("channel", "provider_id"))
