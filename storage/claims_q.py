@@ -111,15 +111,17 @@ async def claim_due(
     if not chosen:
         return []
     if pg:
-        taken = await session.exec(_claim_by_id(), params={**params, "ids": chosen})
+        taken = await session.exec(_claim_by_id(), params={**params, "ids": chosen},
+                                   execution_options=_AS_CLAIMED)
     else:
-        taken = await session.exec(_claim_update(lane, by_address), params=params)
-    ids = [r[0] for r in taken.all()]
-    if not ids:
-        return []
-    rows = await session.exec(_claimed_rows(), params={"ids": ids},
-                              execution_options={"populate_existing": True})
-    return list(rows.all())
+        taken = await session.exec(_claim_update(lane, by_address), params=params,
+                                   execution_options=_AS_CLAIMED)
+    # The UPDATE returns the rows as it left them, in no set order: most urgent first.
+    return sorted(taken.scalars().all(), key=lambda r: (r.priority, r.due_at, r.id or 0))
+
+
+# A row the session already holds is refreshed from what the claim returned.
+_AS_CLAIMED = {"populate_existing": True}
 
 
 @functools.cache
@@ -140,12 +142,12 @@ def _claim_ids(lane: Lane | None, by_address: bool, for_update: bool) -> Any:
 
 
 def _claiming() -> Any:
-    """Return the UPDATE that takes rows (parameters: now, token)."""
+    """Return the UPDATE that takes rows and returns them taken (parameters: now, token)."""
     return (update(OB).execution_options(synchronize_session=False)
             .values(status=OutboxStatus.SENDING, claimed_at=bindparam("now"),
                     claim_token=bindparam("token"), inflight_at=None,
                     updated_at=bindparam("now"))
-            .returning(col(OB.id)))
+            .returning(OB))
 
 
 @functools.cache
@@ -163,10 +165,3 @@ def _claim_by_id() -> Any:
     """Return PostgreSQL's claim of the ids it has locked (parameter: ids)."""
     return (_claiming().where(col(OB.id).in_(bindparam("ids", expanding=True)))
             .where(col(OB.status) == OutboxStatus.QUEUED))
-
-
-@functools.cache
-def _claimed_rows() -> Any:
-    """Return the SELECT of the claimed rows, most urgent first (parameter: ids)."""
-    return (select(OB).where(col(OB.id).in_(bindparam("ids", expanding=True)))
-            .order_by(col(OB.priority), col(OB.due_at), col(OB.id)))

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import ChannelLimit, RateLimiter
 from scheduler.service import DispatchLoop, call_shares
-from storage.claims_q import Lane, _claim_update
-from storage.models import InboundMessage, MessageKind, OutboxStatus
+from storage.claims_q import Lane, _claim_update, claim_due
+from storage.db import session_scope
+from storage.models import InboundMessage, MessageKind, OutboxStatus, Priority
 from storage.upserts import insert_skipping
 from tests.conftest import USE_PG
 from tests.scheduler.conftest import NOON, FakeProvider, add_person, night_owl, put, rows
@@ -62,6 +63,26 @@ async def test_a_person_s_second_reply_still_goes_in_the_same_pass(
                            housekeeping=False)
     assert stats.sent == 3 and sms.bodies() == ["r0", "r1", "r2"]
     assert {r.status for r in await rows(engine)} == {OutboxStatus.SENT}
+
+
+async def test_a_claim_that_takes_rows_is_two_statements(engine: AsyncEngine) -> None:
+    """The look, then the take, whose UPDATE returns the rows as it left them (a third
+    statement read them back by id), most urgent first whatever order it returns them."""
+    person = await add_person(engine)
+    for n, priority in enumerate((Priority.REPLY, Priority.URGENT, Priority.REPLY)):
+        await put(engine, f"r{n}", participant_id=person, kind=MessageKind.REPLY,
+                  priority=priority, address=f"+44770090020{n}")
+    seen: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: seen.append(statement))
+    async with session_scope(engine) as session:
+        taken = await claim_due(session, now=NOON, token="t1", limit=10, lane=Lane.URGENT)
+        await session.commit()
+    assert len(seen) == 2, seen
+    assert [r.body for r in taken] == ["r1", "r0", "r2"]
+    assert {(r.status, r.claim_token) for r in taken} == {(OutboxStatus.SENDING, "t1")}
+    assert {(r.status, r.claim_token) for r in await rows(engine)} == \
+        {(OutboxStatus.SENDING, "t1")}
 
 
 def test_a_fast_channel_may_have_as_many_calls_out_as_its_rate_needs() -> None:
