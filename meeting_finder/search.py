@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,26 @@ class SearchResult:
     has_more: bool
 
 
+@dataclass
+class _Rows:
+    """The meetings one search reads back. A read also takes `also` (ids a later step is
+    expected to want), so a search that offers online meetings alongside reads once."""
+
+    session: AsyncSession
+    also: list[int] = field(default_factory=list)
+    found: dict[int, Meeting] = field(default_factory=dict)
+    asked: set[int] = field(default_factory=set)
+
+    async def read(self, ids: list[int]) -> dict[int, Meeting]:
+        """Return the meetings read so far, these ids among them (if they still exist)."""
+        if any(i not in self.asked for i in ids):
+            wanted = list(dict.fromkeys(i for i in (*ids, *self.also) if i not in self.asked))
+            self.also = []
+            self.found.update(await meetings_by_id(self.session, wanted))
+            self.asked.update(wanted)
+        return self.found
+
+
 def directions_url(lat: float, lon: float) -> str:
     """Return a public-transport directions link to a point (the start is the phone's own)."""
     return (
@@ -120,7 +140,7 @@ def _passes_day(
 
 
 async def _read_nearest(
-    session: AsyncSession,
+    rows: _Rows,
     pts: PointSet,
     chosen: np.ndarray,
     miles: np.ndarray,
@@ -139,12 +159,12 @@ async def _read_nearest(
     for start in range(0, order.size, step):
         batch = order[start : start + step]
         ids = [int(i) for i in pts.ids[chosen[batch]]]
-        found = await meetings_by_id(session, ids)
+        found = await rows.read(ids)
         for mid, estimate in zip(ids, miles[batch], strict=True):
             meeting = found.get(mid)
             if meeting is None or not offerable_in_person(meeting):
                 if meeting is None or not is_for_family(meeting):  # the index keeps those
-                    invalidate_index(session)  # changed since the index was built
+                    invalidate_index(rows.session)  # changed since the index was built
                 continue
             begins = next_occurrence(meeting, now)
             if not _passes_day(meeting, begins, now, tz, days):
@@ -158,7 +178,7 @@ async def _read_nearest(
 
 
 async def _nearest_in_person(
-    session: AsyncSession,
+    rows: _Rows,
     index: MeetingIndex,
     *,
     lat: float,
@@ -180,7 +200,7 @@ async def _nearest_in_person(
             continue
         # Some the index holds may not be offered (family meetings, or meetings changed
         # since it was built): then look wider.
-        hits = await _read_nearest(session, pts, idx[inside], dist[inside], now=now, tz=tz,
+        hits = await _read_nearest(rows, pts, idx[inside], dist[inside], now=now, tz=tz,
                                    days=days, need=need)
         if len(hits) >= need:
             break
@@ -192,16 +212,10 @@ async def _nearest_in_person(
     return shown + extra, radius
 
 
-async def _soonest_online(
-    session: AsyncSession,
-    index: MeetingIndex,
-    *,
-    now: datetime,
-    tz: ZoneInfo,
-    days: DayFilter,
-    need: int,
-    exclude: set[int],
-) -> list[MeetingHit]:
+def _online_ids(
+    index: MeetingIndex, *, now: datetime, days: DayFilter, need: int, exclude: set[int]
+) -> list[int]:
+    """Return the ids of the online meetings that start soonest, a few spare among them."""
     pts = index.online
     idx = np.arange(pts.ids.size)
     idx = idx[days.mask(pts, idx)]
@@ -217,14 +231,38 @@ async def _soonest_online(
     # Clock changes can shift the estimate by an hour, so re-rank a few extra exactly.
     take = min(idx.size, need + EXTRA_CANDIDATES)
     order = np.argsort(wait, kind="stable")[:take]
-    ids = [int(i) for i in pts.ids[idx[order]]]
-    found = await meetings_by_id(session, ids)
+    return [int(i) for i in pts.ids[idx[order]]]
+
+
+def _few_near(index: MeetingIndex, *, lat: float, lon: float, days: DayFilter, limit: int
+              ) -> bool:
+    """Return whether the index holds fewer than `limit` meetings near enough (then online
+    ones are offered alongside: fewer are offered than the index holds, never more)."""
+    idx = index.box(lat, lon, NEAR_ENOUGH_MILES)
+    idx = idx[days.mask(index.in_person, idx)]
+    return int((index.miles(lat, lon, idx) <= NEAR_ENOUGH_MILES).sum()) < limit
+
+
+async def _soonest_online(
+    rows: _Rows,
+    index: MeetingIndex,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    days: DayFilter,
+    need: int,
+    exclude: set[int],
+) -> list[MeetingHit]:
+    ids = _online_ids(index, now=now, days=days, need=need, exclude=exclude)
+    if not ids:
+        return []
+    found = await rows.read(ids)
     hits: list[MeetingHit] = []
     for mid in ids:
         meeting = found.get(mid)
         if meeting is None or not offerable_online(meeting):
             if meeting is None or not is_for_family(meeting):
-                invalidate_index(session)
+                invalidate_index(rows.session)
             continue
         start = next_occurrence(meeting, now)
         if _passes_day(meeting, start, now, tz, days):
@@ -253,13 +291,19 @@ async def find_nearest(
     days = _day_filter(now, tz, weekday, day_filter)
     index = await get_index(session)
     need = offset + limit + 1  # one more than shown tells us whether there are more
+    rows = _Rows(session)
     if online_only:
         found = await _soonest_online(
-            session, index, now=now, tz=tz, days=days, need=need, exclude=set()
+            rows, index, now=now, tz=tz, days=days, need=need, exclude=set()
         )
         return SearchResult(found[offset : offset + limit], [], None, len(found) > offset + limit)
+    if _few_near(index, lat=lat, lon=lon, days=days, limit=limit):
+        # Online ones will be offered: read them with the nearest (whichever are shown,
+        # the online ones then come from these).
+        rows.also = _online_ids(index, now=now, days=days, need=ONLINE_ALONGSIDE + limit,
+                                exclude=set())
     found, radius = await _nearest_in_person(
-        session, index, lat=lat, lon=lon, now=now, tz=tz, days=days, need=need
+        rows, index, lat=lat, lon=lon, now=now, tz=tz, days=days, need=need
     )
     hits = found[offset : offset + limit]
     online: list[MeetingHit] = []
@@ -268,7 +312,7 @@ async def find_nearest(
         shown = {h.meeting.id for h in hits if h.meeting.id is not None}
         online = (
             await _soonest_online(
-                session, index, now=now, tz=tz, days=days, need=ONLINE_ALONGSIDE, exclude=shown
+                rows, index, now=now, tz=tz, days=days, need=ONLINE_ALONGSIDE, exclude=shown
             )
         )[:ONLINE_ALONGSIDE]
     return SearchResult(hits, online, radius, len(found) > offset + limit)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 from datetime import time, timedelta
+from typing import Any
 
 import pytest
 from geopy.distance import geodesic
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.demo import demo_meetings, load_demo_meetings
@@ -132,6 +133,38 @@ async def test_online_offered_alongside_when_few_are_near(session: AsyncSession)
     assert len(result.online) == 2
     busy = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=1)
     assert busy.online == []
+
+
+def _meeting_reads(session: AsyncSession) -> list[int]:
+    """Note how many ids each read of meeting rows asks for."""
+    seen: list[int] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any) -> None:
+        if statement.lstrip().startswith("SELECT meeting.id, meeting.slug"):
+            seen.append(len(params))
+
+    event.listen(session.bind.sync_engine, "before_cursor_execute", note)  # type: ignore[union-attr]
+    return seen
+
+
+async def test_a_search_reads_the_meetings_it_offers_once(session: AsyncSession) -> None:
+    """With few near, the online meetings offered alongside are read with the nearest (it
+    was a second read); with enough near, online ones are not read at all."""
+    online = {"attendance": Attendance.ONLINE, "address": None, "lat": None, "lon": None}
+    await add(session, make_meeting(name="near"),
+              *[make_meeting(name=f"web{i}", conference_url=f"https://meet.example.org/{i}",
+                             weekday=i % 7, **online) for i in range(9)])
+    await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=3)  # builds the index
+    reads = _meeting_reads(session)
+    result = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=3)
+    soonest = await find_nearest(session, lat=LAT, lon=LON, now=NOW, online_only=True, limit=2)
+    assert [h.meeting.name for h in result.hits] == ["near"]
+    assert [h.meeting.name for h in result.online] == [h.meeting.name for h in soonest.hits]
+    assert len(reads) == 2  # the search, then the online-only one
+    reads.clear()
+    busy = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=1)
+    assert [h.meeting.name for h in busy.hits] == ["near"] and busy.online == []
+    assert reads == [1]  # the one near: no online ones
 
 
 async def test_index_follows_database_changes(session: AsyncSession) -> None:
