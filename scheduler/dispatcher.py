@@ -44,7 +44,7 @@ from scheduler.quiet import may_defer, quiet_until
 from scheduler.ratelimit import RateLimiter, level_for
 from scheduler.sender import OutgoingMessage, Sender
 from storage import outbox_q as q
-from storage.claims_q import Lane, claim_due
+from storage.claims_q import Lane, claim_due, recipients_of
 from storage.db import session_scope
 from storage.erasure import scrub_deleted_rows
 from storage.models import IdentityStatus, OutboundMessage, OutboxStatus, ParticipantStatus
@@ -173,13 +173,13 @@ async def _screen(
     session: AsyncSession, run: Pass, rows: list[OutboundMessage]
 ) -> list[OutboundMessage]:
     """Drop what must not go now (expired, opted out, unreachable, quiet); return the rest."""
-    people = await q.participants_by_id(session, (r.participant_id for r in rows))
-    identities = await q.identities_for(session, ((r.channel, r.address) for r in rows))
+    found = await recipients_of(session, [r.id or 0 for r in rows])
     ready = []
     now = run.now()
     for row in rows:
-        person = people.get(row.participant_id or -1)
-        identity = identities.get((row.channel, row.address))
+        recipient = found.get(row.id or 0)
+        person = recipient if recipient is not None and recipient.status is not None else None
+        identity = recipient.identity if recipient is not None else None
         always = bool((row.meta or {}).get("always"))
         end: tuple[OutboxStatus, str] | None = None
         if row.not_after is not None and row.not_after < now:
@@ -188,8 +188,8 @@ async def _screen(
             ParticipantStatus.STOPPED, ParticipantStatus.DELETED
         ):
             end = (OutboxStatus.CANCELLED, f"participant {person.status}")
-        elif identity is not None and identity.status != IdentityStatus.ACTIVE:
-            end = (OutboxStatus.FAILED, f"identity {identity.status}")
+        elif identity is not None and identity != IdentityStatus.ACTIVE:
+            end = (OutboxStatus.FAILED, f"identity {identity}")
         elif run.senders.get(row.channel) is None:
             end = (OutboxStatus.FAILED, f"no sender for channel {row.channel}")
         # "always" rows answer something the person just did (a reply, the check-back they

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from storage.models import MessageKind, Participant
@@ -10,7 +11,18 @@ from storage.models import MessageKind, Participant
 NEVER_QUIET = frozenset({MessageKind.REPLY, MessageKind.CRISIS})
 
 
-def zone_of(participant: Participant | None) -> ZoneInfo:
+class QuietPrefs(Protocol):
+    """A person's zone and quiet hours (a Participant, or the dispatcher's Recipient)."""
+
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def quiet_start_hour(self) -> int: ...
+    @property
+    def quiet_end_hour(self) -> int: ...
+
+
+def zone_of(participant: QuietPrefs | None) -> ZoneInfo:
     """Return the participant's zone, Europe/London if unknown."""
     try:
         return ZoneInfo((participant.timezone if participant else None) or "Europe/London")
@@ -26,7 +38,7 @@ def _in_quiet(hour: int, start: int, end: int) -> bool:
     return start <= hour < end
 
 
-def _hours(participant: Participant | None) -> tuple[int, int]:
+def _hours(participant: QuietPrefs | None) -> tuple[int, int]:
     start = participant.quiet_start_hour if participant else 21
     end = participant.quiet_end_hour if participant else 8
     if not (0 <= start <= 23 and 0 <= end <= 23):
@@ -34,7 +46,7 @@ def _hours(participant: Participant | None) -> tuple[int, int]:
     return start, end
 
 
-def quiet_until(participant: Participant | None, now: datetime) -> datetime | None:
+def quiet_until(participant: QuietPrefs | None, now: datetime) -> datetime | None:
     """Return when quiet time ends if `now` is inside it for this person, else None."""
     start, end = _hours(participant)
     zone = zone_of(participant)

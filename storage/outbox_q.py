@@ -6,8 +6,7 @@ Claiming due rows, and the lanes, are in `storage.claims_q`.
 from __future__ import annotations
 
 import functools
-
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,32 +99,6 @@ async def earliest_due(session: AsyncSession, *, lane: Lane | None = None) -> da
                                .where(col(OB.status) == OutboxStatus.QUEUED)
                                .where(lane_filter(lane)))
     return found.one()
-
-
-async def participants_by_id(
-    session: AsyncSession, ids: Iterable[int | None]
-) -> dict[int, Participant]:
-    """Return the participants with these ids."""
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.exec(select(Participant).where(col(Participant.id).in_(wanted)))
-    return {p.id: p for p in rows.all() if p.id is not None}
-
-
-async def identities_for(
-    session: AsyncSession, pairs: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], ChannelIdentity]:
-    """Return the channel identities for these (channel, address) pairs."""
-    wanted = set(pairs)
-    if not wanted:
-        return {}
-    addresses = {a for _, a in wanted}
-    rows = await session.exec(
-        select(ChannelIdentity).where(col(ChannelIdentity.address).in_(addresses))
-    )
-    return {(str(i.channel), i.address): i for i in rows.all()
-            if (str(i.channel), i.address) in wanted}
 
 
 def _update() -> Any:
