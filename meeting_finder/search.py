@@ -13,7 +13,6 @@ from geopy.distance import geodesic
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.offerable import (
-    is_for_family,
     is_offerable,
     offerable_in_person,
     offerable_online,
@@ -46,6 +45,8 @@ RADII_MILES = (3, 5, 10, 15, 25, 50, 100, 200, 400, 800, 1600, 3200, 12500)
 NEAR_ENOUGH_MILES = 25.0  # fewer than `limit` meetings this close: offer online ones too
 ONLINE_ALONGSIDE = 2
 EXTRA_CANDIDATES = 5  # clock changes can swap the order of online meetings; re-rank a few more
+SPARE_NEAR = 2  # in-person candidates read beyond those needed, for meetings changed since the
+# index was built (each read row costs; another read is made if these run out)
 KM_PER_MILE = 1.609344
 _GEODESIC = geodesic()  # reused: building one per call costs more than the distance
 
@@ -155,7 +156,7 @@ async def _read_nearest(
     hits: list[MeetingHit] = []
     # Usually one round trip (a few spare candidates ride along, for meetings the day
     # filter or a change since the index was built leaves out); more only if those run out.
-    step = need + EXTRA_CANDIDATES
+    step = need + SPARE_NEAR
     for start in range(0, order.size, step):
         batch = order[start : start + step]
         ids = [int(i) for i in pts.ids[chosen[batch]]]
@@ -163,8 +164,7 @@ async def _read_nearest(
         for mid, estimate in zip(ids, miles[batch], strict=True):
             meeting = found.get(mid)
             if meeting is None or not offerable_in_person(meeting):
-                if meeting is None or not is_for_family(meeting):  # the index keeps those
-                    invalidate_index(rows.session)  # changed since the index was built
+                invalidate_index(rows.session)  # changed since the index was built
                 continue
             begins = next_occurrence(meeting, now)
             if not _passes_day(meeting, begins, now, tz, days):
@@ -261,8 +261,7 @@ async def _soonest_online(
     for mid in ids:
         meeting = found.get(mid)
         if meeting is None or not offerable_online(meeting):
-            if meeting is None or not is_for_family(meeting):
-                invalidate_index(rows.session)
+            invalidate_index(rows.session)  # changed since the index was built
             continue
         start = next_occurrence(meeting, now)
         if _passes_day(meeting, start, now, tz, days):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from meeting_finder.feeds.types import SMART_FAMILY
 from meeting_finder.offerable import (
     IN_PERSON,
     ONLINE,
@@ -169,7 +170,9 @@ async def _build(session: AsyncSession, version: tuple[Any, ...]) -> MeetingInde
     zones: dict[str, int] = {}
     near: list[tuple[int, float, float, int, int, int]] = []
     remote: list[tuple[int, float, float, int, int, int]] = []
-    for mid, lat, lon, weekday, start, tz, attendance, address, url, phone in result:
+    for mid, lat, lon, weekday, start, tz, attendance, address, url, phone, types in result:
+        if SMART_FAMILY in types:
+            continue  # never offered to participants: reading them back was wasted
         start_min = start.hour * 60 + start.minute if start is not None else NO_TIME
         zone = zones.setdefault(tz or "Europe/London", len(zones))
         attendance = str(attendance)

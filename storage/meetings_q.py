@@ -16,9 +16,9 @@ from storage.models.meetings import Access, Meeting, MeetingStatus
 IN_CLAUSE_CHUNK = 500  # keep IN (...) lists well under every driver's parameter limit
 
 # (id, lat, lon, weekday, start_time, timezone, attendance, address, conference_url,
-#  conference_phone) of one open, active meeting
+#  conference_phone, types) of one open, active meeting
 IndexRow = tuple[int, float | None, float | None, int, time | None, str | None, str,
-                 str | None, str | None, str | None]
+                 str | None, str | None, str | None, list[str]]
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -66,11 +66,11 @@ _VERSION = sa_select(func.count(_TABLE.c.id), func.max(_TABLE.c.id), func.max(_T
 async def open_active_index_rows(session: AsyncSession) -> list[IndexRow]:
     """Return the columns the search index needs, for every open, active meeting with a zone."""
     # Without a zone a meeting has no real start time, so it is never offered. (The ignore:
-    # sqlmodel's select() overloads stop short of eleven columns.)
+    # sqlmodel's select() overloads stop short of twelve columns.)
     stmt = select(  # type: ignore[call-overload, misc]
         Meeting.id, Meeting.lat, Meeting.lon, Meeting.weekday, Meeting.start_time,
         Meeting.timezone, Meeting.attendance, Meeting.address, Meeting.conference_url,
-        Meeting.conference_phone, Meeting.approximate,
+        Meeting.conference_phone, Meeting.approximate, Meeting.types,
     ).where(
         Meeting.status == MeetingStatus.ACTIVE.value,
         Meeting.access == Access.OPEN.value,
@@ -78,7 +78,8 @@ async def open_active_index_rows(session: AsyncSession) -> list[IndexRow]:
     )
     rows = (await session.exec(stmt)).all()
     # An approximate address (a town) is not somewhere to go: the index sees no address.
-    return [(*row[:7], None if row[10] else row[7], row[8], row[9]) for row in rows]
+    return [(*row[:7], None if row[10] else row[7], row[8], row[9], list(row[11] or ()))
+            for row in rows]
 
 
 async def slug_taken(session: AsyncSession, slug: str) -> bool:

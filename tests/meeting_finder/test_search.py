@@ -12,6 +12,7 @@ from sqlalchemy import event, text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from meeting_finder.demo import demo_meetings, load_demo_meetings
+from meeting_finder.feeds.types import SMART_FAMILY
 from meeting_finder.search import find_nearest, is_offerable
 from storage.models.meetings import Access, Attendance, MeetingStatus
 from tests.meeting_finder.conftest import NOW, ST3_2, make_meeting
@@ -149,9 +150,11 @@ def _meeting_reads(session: AsyncSession) -> list[int]:
 
 async def test_a_search_reads_the_meetings_it_offers_once(session: AsyncSession) -> None:
     """With few near, the online meetings offered alongside are read with the nearest (it
-    was a second read); with enough near, online ones are not read at all."""
+    was a second read); with enough near, online ones are not read at all; family meetings,
+    never offered, are not in the index to be read back."""
     online = {"attendance": Attendance.ONLINE, "address": None, "lat": None, "lon": None}
-    await add(session, make_meeting(name="near"),
+    family = make_meeting(name="family", lat=LAT + 0.001, types=["SMART", SMART_FAMILY])
+    await add(session, make_meeting(name="near"), family,
               *[make_meeting(name=f"web{i}", conference_url=f"https://meet.example.org/{i}",
                              weekday=i % 7, **online) for i in range(9)])
     await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=3)  # builds the index
@@ -164,7 +167,7 @@ async def test_a_search_reads_the_meetings_it_offers_once(session: AsyncSession)
     reads.clear()
     busy = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=1)
     assert [h.meeting.name for h in busy.hits] == ["near"] and busy.online == []
-    assert reads == [1]  # the one near: no online ones
+    assert reads == [1]  # the one near: no online ones, and not the family meeting
 
 
 async def test_index_follows_database_changes(session: AsyncSession) -> None:
