@@ -152,7 +152,7 @@ async def _collect(conv: Conversation, search: dict[str, Any]
         conv.session, lat=search["lat"], lon=search["lon"], now=conv.now,
         limit=len(before) + 4 * per_page, weekday=search.get("weekday"),
         day_filter=search.get("day_filter"), online_only=search.get("online", False),
-        tz=reader_zone(conv.participant, conv.ctx.timezone))
+        tz=reader_zone(conv.participant, conv.ctx.timezone), online_below=per_page)
     fresh = [h for h in result.hits if h.meeting.id not in before]
     near = sum(1 for h in result.hits if (h.distance_miles or 0.0) <= NEAR_ENOUGH_MILES)
     online = [h for h in result.online if h.meeting.id not in before] if near < per_page else []

@@ -282,8 +282,12 @@ async def find_nearest(
     day_filter: str | None = None,  # "today" | "tomorrow"
     online_only: bool = False,
     tz: ZoneInfo = ZoneInfo("Europe/London"),  # noqa: B008  (immutable, shared)
+    online_below: int | None = None,
 ) -> SearchResult:
-    """Return the nearest open, active meetings after filters, with online ones if few are near."""
+    """Return the nearest open, active meetings after filters, with online ones if few are near.
+
+    Online ones are offered alongside when fewer than `online_below` (default `limit`) are
+    near enough: a caller that reads ahead for later pages says how many a page shows."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     limit, offset = max(1, limit), max(0, offset)
@@ -296,10 +300,11 @@ async def find_nearest(
             rows, index, now=now, tz=tz, days=days, need=need, exclude=set()
         )
         return SearchResult(found[offset : offset + limit], [], None, len(found) > offset + limit)
-    if _few_near(index, lat=lat, lon=lon, days=days, limit=limit):
-        # Online ones will be offered: read them with the nearest (whichever are shown,
-        # the online ones then come from these).
-        rows.also = _online_ids(index, now=now, days=days, need=ONLINE_ALONGSIDE + limit,
+    few = limit if online_below is None else online_below
+    if _few_near(index, lat=lat, lon=lon, days=days, limit=few):
+        # Online ones will be offered: read them with the nearest. (Those shown in person
+        # are left out of them; a hybrid one shown that way may cost a second read.)
+        rows.also = _online_ids(index, now=now, days=days, need=ONLINE_ALONGSIDE + few,
                                 exclude=set())
     found, radius = await _nearest_in_person(
         rows, index, lat=lat, lon=lon, now=now, tz=tz, days=days, need=need
@@ -307,7 +312,7 @@ async def find_nearest(
     hits = found[offset : offset + limit]
     online: list[MeetingHit] = []
     near = sum(1 for h in found if (h.distance_miles or 0.0) <= NEAR_ENOUGH_MILES)
-    if near < limit:
+    if near < few:
         shown = {h.meeting.id for h in hits if h.meeting.id is not None}
         online = (
             await _soonest_online(

@@ -134,6 +134,11 @@ async def test_online_offered_alongside_when_few_are_near(session: AsyncSession)
     assert len(result.online) == 2
     busy = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=1)
     assert busy.online == []
+    # Reading ahead for later pages: online ones go with a page that has fewer near.
+    ahead = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=12, online_below=1)
+    assert [h.meeting.name for h in ahead.hits] == ["near", "far"] and ahead.online == []
+    few = await find_nearest(session, lat=LAT, lon=LON, now=NOW, limit=12, online_below=2)
+    assert [h.meeting.name for h in few.online] == ["web0", "web1"]
 
 
 def _meeting_reads(session: AsyncSession) -> list[int]:
