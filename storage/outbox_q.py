@@ -17,7 +17,9 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
     or_,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,6 +38,8 @@ from storage.models import (
     ParticipantStatus,
     Priority,
 )
+from storage.models.common import UTCDateTime
+from storage.models.messages import QUEUED_URGENT
 from storage.models.sealed import seal_for
 from storage.notify import notify_outbox
 
@@ -94,11 +98,21 @@ async def addresses_of(session: AsyncSession, keys: Sequence[str]) -> list[tuple
 
 
 async def earliest_due(session: AsyncSession, *, lane: Lane | None = None) -> datetime | None:
-    """Return when the next queued row of a lane falls due (None: nothing queued)."""
-    found = await session.exec(select(func.min(OB.due_at))
-                               .where(col(OB.status) == OutboxStatus.QUEUED)
-                               .where(lane_filter(lane)))
-    return found.one()
+    """Return when the next queued row of a lane falls due (None: nothing queued).
+
+    The urgent lane's is read from its own partial index (see QUEUED_URGENT): with the
+    lane's test as parameters it walked every queued row. SQLite is told to use it: its
+    planner, with no statistics, takes the (status, due_at) index and walks again."""
+    if lane == Lane.URGENT:
+        table = ("outboundmessage INDEXED BY ix_outbox_queued_urgent_due"
+                 if session.bind is not None and session.bind.dialect.name == "sqlite"
+                 else "outboundmessage")
+        stmt = (select(func.min(literal_column("due_at", UTCDateTime)))
+                .select_from(text(table)).where(text(QUEUED_URGENT)))
+    else:
+        stmt = (select(func.min(OB.due_at)).where(col(OB.status) == OutboxStatus.QUEUED)
+                .where(lane_filter(lane)))
+    return (await session.exec(stmt)).one()
 
 
 def _update() -> Any:
