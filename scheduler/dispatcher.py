@@ -115,13 +115,16 @@ async def _dispatch(
             finished = run.finished
             if await _one_slice(run, lanes, addresses=addresses, limit=limit) == _MORE:
                 continue
+            if not run.behind:
+                # Nothing more was due when we claimed, and what is written since wakes the
+                # next pass (which begins once this one's calls are back).
+                break
             if not run.inflight:
                 if run.finished != finished:
                     continue  # a call came back while we looked: its person may have more
                 break
-            # Nothing more was due when we claimed, and what is written since wakes the next
-            # pass; but the next message to a person whose call is out waits for that call,
-            # so wait for one to come back and look again.
+            # A claimed row had another due to its address behind it, which waits for that
+            # call: wait for one to come back and look again.
             await asyncio.wait(run.inflight, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if run.inflight:
@@ -155,6 +158,7 @@ async def _one_slice(
         async with session_scope(run.engine) as session:
             rows = await claim_due(session, now=run.now(), token=run.token, limit=size,
                                      lane=lane, addresses=addresses, lease=run.policy.lease)
+            run.behind = run.behind or rows.behind  # for the rest of the pass
             ready = await _screen(session, run, rows)
         if not rows:
             continue

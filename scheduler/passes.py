@@ -83,6 +83,7 @@ class Pass:
     accepted: list[tuple[OutboundMessage, SendResult]] = field(default_factory=list)
     inflight: set[asyncio.Task[object]] = field(default_factory=set)  # provider calls
     finished: int = 0  # provider calls that have come back
+    behind: bool = False  # a claim found a row waiting behind one it took (same address)
 
     def call_done(self, task: asyncio.Task[object]) -> None:
         """Forget a provider call that has come back."""

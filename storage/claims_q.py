@@ -56,6 +56,7 @@ def _rank(row: Any) -> Any:
 # One alias for every claim: SQLAlchemy memoises an alias's column adaptations, so a new
 # alias per claim cost more than the claim's own SQL (a third of a busy dispatcher's time).
 _EARLIER = aliased(OB, name="earlier")
+_LATER = aliased(OB, name="later")
 
 
 def _head_of_line() -> Any:
@@ -86,7 +87,7 @@ async def claim_due(
     lane: Lane | None = None,
     addresses: Sequence[tuple[str, str]] | None = None,
     lease: timedelta = timedelta(minutes=2),
-) -> list[OutboundMessage]:
+) -> Claimed:
     """Claim up to `limit` due queued rows of a lane, most urgent first, one per address.
 
     The due rows are read first: most claims (a loop woken by every write, the webhook's
@@ -100,7 +101,7 @@ async def claim_due(
     running it).
     """
     if addresses is not None and not addresses:
-        return []
+        return Claimed()
     pg = _is_pg(session)
     params: dict[str, Any] = {"now": now, "since": now - lease, "limit": limit,
                               "token": token}
@@ -108,10 +109,11 @@ async def claim_due(
         params["channels"] = sorted({c for c, _ in addresses})
         params["addresses"] = sorted({a for _, a in addresses})
     by_address = addresses is not None
-    chosen = list((await session.exec(_claim_ids(lane, by_address, pg),
-                                      params=params)).all())
+    conn = await session.connection()  # rows of two columns; and Core costs less
+    looked = (await conn.execute(_claim_look(lane, by_address, pg), params)).all()
+    chosen = [row[0] for row in looked]
     if not chosen:
-        return []
+        return Claimed()
     if pg:
         taken = await session.exec(_claim_by_id(), params={**params, "ids": chosen},
                                    execution_options=_AS_CLAIMED)
@@ -119,7 +121,17 @@ async def claim_due(
         taken = await session.exec(_claim_update(lane, by_address), params=params,
                                    execution_options=_AS_CLAIMED)
     # The UPDATE returns the rows as it left them, in no set order: most urgent first.
-    return sorted(taken.scalars().all(), key=lambda r: (r.priority, r.due_at, r.id or 0))
+    claimed = Claimed(sorted(taken.scalars().all(),
+                             key=lambda r: (r.priority, r.due_at, r.id or 0)))
+    claimed.behind = any(row[1] for row in looked)
+    return claimed
+
+
+class Claimed(list[OutboundMessage]):
+    """The rows a claim took, most urgent first; `behind`: whether another due row to one
+    of their addresses was waiting then (it may go once that address's claimed row has)."""
+
+    behind: bool = False
 
 
 # A row the session already holds is refreshed from what the claim returned.
@@ -141,6 +153,18 @@ def _claim_ids(lane: Lane | None, by_address: bool, for_update: bool) -> Any:
     inner = (inner.order_by(col(OB.priority), col(OB.due_at), col(OB.id))
              .limit(bindparam("limit", type_=Integer)))
     return inner.with_for_update(skip_locked=True) if for_update else inner
+
+
+@functools.cache
+def _claim_look(lane: Lane | None, by_address: bool, for_update: bool) -> Any:
+    """Return the look before a claim: the claimable ids, each with whether another due
+    queued row to its address waits behind it."""
+    later = _LATER
+    behind = exists().where(col(later.channel) == col(OB.channel))\
+        .where(col(later.address) == col(OB.address)).where(col(later.id) != col(OB.id))\
+        .where(col(later.status) == OutboxStatus.QUEUED)\
+        .where(col(later.due_at) <= bindparam("now"))
+    return _claim_ids(lane, by_address, for_update).add_columns(behind.label("behind"))
 
 
 def _claiming() -> Any:
