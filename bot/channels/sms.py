@@ -19,6 +19,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from bot.channels import PROVIDER_LIMITS
 from bot.channels.render import render_sms, sms_segments
 from bot.config import Settings
 from bot.logs import sensitive
@@ -159,7 +160,8 @@ class HttpxTwilioClient(AsyncHttpClient):
     ) -> None:
         super().__init__(logging.getLogger("twilio.http_client"), True, timeout)
         self.api_base_url = api_base_url.rstrip("/")
-        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout,
+                                         limits=PROVIDER_LIMITS)
 
     async def request(
         self,

@@ -35,6 +35,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.channels import PROVIDER_LIMITS
 from bot.channels.inbox import ChannelRuntime, receive, send_replies
 from bot.channels.render import render_telegram
 from bot.channels.sms import clean_text
@@ -227,7 +228,9 @@ def build_application(
 ) -> Application:
     """Build the PTB application against TELEGRAM_API_BASE_URL, with our handlers."""
     assert settings.telegram_bot_token is not None
-    kwargs = {"transport": transport} if transport is not None else {}
+    kwargs: dict[str, Any] = {"limits": PROVIDER_LIMITS}
+    if transport is not None:
+        kwargs["transport"] = transport
     base = settings.telegram_api_base_url
     builder = (
         ApplicationBuilder()
