@@ -16,8 +16,11 @@ Figures: the achieved rate; p50/p99 from posting an inbound to its first reply r
 provider (both channels and each); webhook p50/p99; errors (HTTP answers other than 200,
 failed connections, tracebacks in the service's log, a non-zero exit); lost (an accepted
 message not recorded, not answered, or its answer never sent); doubled (a message recorded
-twice, a send the outbox has no row for); and the service's peak RSS in MB. With --json the
-last line is one JSON object. BENCH_DATABASE_URL picks PostgreSQL (the soak empties it).
+twice, a send the outbox has no row for); and the service's peak RSS in MB. `machine_ms`
+(before) and `machine_ms_after` time a fixed piece of pure Python: this machine's speed
+varies, so compare runs by them. Posts are timed from when the load meant to send them,
+so a late start counts. With --json the last line is one JSON object.
+BENCH_DATABASE_URL picks PostgreSQL (the soak empties it).
 """
 
 from __future__ import annotations
@@ -278,8 +281,21 @@ def log_errors(service: Service) -> int:
                                          if '"level": "ERROR"' in line or " ERROR " in line)
 
 
+def machine_ms() -> float:
+    """Time a fixed piece of pure Python, in ms: how fast this machine is just now.
+
+    The virtual machine's speed has varied by a factor of two between sessions (and 30-50%
+    within one); compare soaks whose figures for this are close, or scale by it."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the service, warm it, load it, drain, stop it, check everything."""
+    machine = machine_ms()
     keys = install_keys()
     engine, url = await scratch_engine(migrate=True)
     people = await add_people(engine, args.senders, now=datetime.now(UTC))
@@ -317,6 +333,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                               if p.status != 200)),
         "drained": drained, "drain_seconds": round(drain_seconds, 1), **figures,
         "peak_rss_mb": round(service.rss_peak_kb / 1024, 1),
+        "machine_ms": machine, "machine_ms_after": machine_ms(),
         "service_log": str(service.log),
     }
 

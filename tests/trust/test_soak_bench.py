@@ -29,3 +29,4 @@ def test_a_short_soak_loses_nothing_doubles_nothing_and_ends_in_json() -> None:
     assert figures["sms_reply_p50_ms"] > 0 and figures["telegram_reply_p50_ms"] > 0
     assert figures["crisis_reply_p50_ms"] > 0
     assert 0 < figures["peak_rss_mb"] < 1024
+    assert figures["machine_ms"] > 0 and figures["machine_ms_after"] > 0
