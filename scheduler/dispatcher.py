@@ -52,6 +52,7 @@ from storage.sqlite_turns import urgent_writes
 
 logger = logging.getLogger(__name__)
 MAX_GROUP = 25
+SLOW_CALL = 0.1  # seconds a call may be out before a write since makes its pass look again
 UNKNOWN_OUTCOME = outcomes.UNKNOWN_OUTCOME
 __all__ = ["UNKNOWN_OUTCOME", "DispatchPolicy", "DispatchStats", "default_limiter", "dispatch"]
 
@@ -67,6 +68,7 @@ async def dispatch(
     limiter: RateLimiter | None = None,
     policy: DispatchPolicy | None = None,
     housekeeping: bool = True,
+    wake: asyncio.Event | None = None,
 ) -> DispatchStats:
     """Send what is due until none is, urgent lane first.
 
@@ -74,11 +76,14 @@ async def dispatch(
     addresses those rows go to, in order, and nothing else. Without `housekeeping` a pass
     skips recovering lapsed claims, expiring overdue rows and scrubbing erased addresses
     (a loop passing many times a second does those once a second). Its writes are short and
-    go before waiting webhooks' on SQLite (`storage.sqlite_turns.urgent_writes`).
+    go before waiting webhooks' on SQLite (`storage.sqlite_turns.urgent_writes`). `wake`:
+    the calling loop's wake-up, set by writes, so a pass with a slow call out still sends
+    what is written meanwhile.
     """
     with urgent_writes():
         return await _dispatch(engine, senders, now=now, keys=keys, lane=lane, limit=limit,
-                               limiter=limiter, policy=policy, housekeeping=housekeeping)
+                               limiter=limiter, policy=policy, housekeeping=housekeeping,
+                               wake=wake)
 
 
 async def _dispatch(
@@ -92,6 +97,7 @@ async def _dispatch(
     limiter: RateLimiter | None,
     policy: DispatchPolicy | None,
     housekeeping: bool,
+    wake: asyncio.Event | None,
 ) -> DispatchStats:
     limiter = limiter or default_limiter()
     run = Pass(engine, senders, now, limiter, policy or DispatchPolicy(), uuid.uuid4().hex,
@@ -111,29 +117,52 @@ async def _dispatch(
                 run.stats.expired += await q.expire_overdue(session, now=run.now())
         lanes = [Lane.URGENT, Lane.BULK] if lane is None else [lane]
     try:
-        while True:
-            finished = run.finished
-            if await _one_slice(run, lanes, addresses=addresses, limit=limit) == _MORE:
-                continue
-            if not run.behind:
-                # Nothing more was due when we claimed, and what is written since wakes the
-                # next pass (which begins once this one's calls are back).
-                break
-            if not run.inflight:
-                if run.finished != finished:
-                    continue  # a call came back while we looked: its person may have more
-                break
-            # A claimed row had another due to its address behind it, which waits for that
-            # call: wait for one to come back and look again.
-            await asyncio.wait(run.inflight, return_when=asyncio.FIRST_COMPLETED)
+        await _slices(run, lanes, addresses=addresses, limit=limit, wake=wake)
     finally:
         if run.inflight:
             await asyncio.wait(run.inflight)
+        if wake is not None and run.woken:
+            wake.set()  # what woke it may wait for a call that was out: another pass
     if keys is None and housekeeping:
         async with session_scope(engine) as session:
             # The DELETE confirmation is the last row holding an erased person's address.
             await scrub_deleted_rows(session)
     return run.stats
+
+
+async def _slices(run: Pass, lanes: list[Lane], *, addresses: list[tuple[str, str]] | None,
+                  limit: int | None, wake: asyncio.Event | None) -> None:
+    """Claim and send slices until nothing more is due and no call out may let more go."""
+    while True:
+        finished = run.finished
+        if await _one_slice(run, lanes, addresses=addresses, limit=limit) == _MORE:
+            continue
+        if not run.inflight:
+            if run.behind and run.finished != finished:
+                continue  # a call came back while we looked: its person may have more
+            return
+        if not await _calls_or_wake(run, wake):
+            return
+
+
+async def _calls_or_wake(run: Pass, wake: asyncio.Event | None) -> bool:
+    """Wait while calls are out; return whether to look again.
+
+    A claimed row with another to its address behind it: look again when a call comes back
+    (that person may be next). Otherwise wait for every call; but when a write wakes the
+    pass (`wake`, the loop's) while a call has been out SLOW_CALL, look again at once: what
+    was written meanwhile must not wait for a slow provider."""
+    while run.inflight:
+        done, _ = await asyncio.wait(
+            run.inflight, timeout=None if wake is None else SLOW_CALL,
+            return_when=asyncio.FIRST_COMPLETED if run.behind else asyncio.ALL_COMPLETED)
+        if run.behind and done:
+            return True
+        if wake is not None and wake.is_set() and run.inflight:
+            wake.clear()
+            run.woken = True
+            return True
+    return run.behind
 
 
 def bulk_slice(run: Pass) -> int:

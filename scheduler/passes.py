@@ -84,6 +84,7 @@ class Pass:
     inflight: set[asyncio.Task[object]] = field(default_factory=set)  # provider calls
     finished: int = 0  # provider calls that have come back
     behind: bool = False  # a claim found a row waiting behind one it took (same address)
+    woken: bool = False  # a write woke it while a call was out, and it looked again
 
     def call_done(self, task: asyncio.Task[object]) -> None:
         """Forget a provider call that has come back."""

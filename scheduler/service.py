@@ -247,7 +247,7 @@ class DispatchLoop:
                 tidy = monotonic() - tidied >= HOUSEKEEPING_EVERY
                 await dispatch(self.engine, self._shares[lane], now=self.clock(), lane=lane,
                                limiter=self._pass_limiter, policy=self._pass_policy,
-                               housekeeping=tidy)
+                               housekeeping=tidy, wake=self._wake[lane])
                 if tidy:
                     tidied = monotonic()
                 self.passes += 1

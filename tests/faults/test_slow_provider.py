@@ -105,3 +105,30 @@ async def test_telegram_slow_never_holds_up_sms(stack: Stack, engine: AsyncEngin
         await slow.shutdown()
     print(f"sms reply behind a slow Telegram: {took:.2f}s")
     assert took < 1.0
+
+
+async def test_a_reply_written_while_a_slow_call_is_out_is_not_held_up_by_it(
+    stack: Stack, engine: AsyncEngine
+) -> None:
+    """The loop's pass waits for its calls; a reply written while one is out at a slow
+    Telegram waited for it too (2.8 s of the 3). Now the write wakes the pass to look."""
+    sms = TwilioSender.from_settings(stack.settings,
+                                     transport=httpx.ASGITransport(stack.twilio.app))
+    slow = build_application(stack.settings, stack.app.state.channels,
+                             transport=Slow(stack.telegram.app))
+    senders: dict[str, Sender] = {"sms": sms, "telegram": TelegramSender(slow.bot)}
+    try:
+        async for _loop_running in _loop(engine, senders):
+            await asyncio.sleep(0.3)  # the loop is idle
+            await put(engine, "slow", now=datetime.now(UTC), channel="telegram",
+                      address=str(CHAT_ID), kind=MessageKind.REPLY)
+            await asyncio.sleep(0.3)  # that call is out, and will be for seconds
+            await put(engine, "quick", now=datetime.now(UTC), channel="sms",
+                      address="+447700900123", kind=MessageKind.REPLY)
+            took = await _took(lambda: bool(stack.twilio.seen("+447700900123")))
+            assert not stack.telegram.seen(CHAT_ID)  # the slow one is still out
+    finally:
+        await sms.aclose()
+        await slow.shutdown()
+    print(f"sms reply written during a slow Telegram call: {took:.2f}s")
+    assert took < 1.0
