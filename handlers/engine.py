@@ -43,6 +43,7 @@ from storage.outbox import enqueue, last_offered_choices
 from storage.participants import (
     attach_inbound,
     find_identity,
+    find_linked,
     load_state,
     record_inbound,
 )
@@ -71,9 +72,7 @@ class SenderOf:
 
 async def find_sender(session: AsyncSession, inbound: Inbound) -> SenderOf:
     """Return the identity and participant a message's address is linked to, if any."""
-    identity = await find_identity(session, channel=inbound.channel, address=inbound.address)
-    participant = await session.get(Participant, identity.participant_id) if identity else None
-    return SenderOf(identity, participant)
+    return SenderOf(*await find_linked(session, channel=inbound.channel, address=inbound.address))
 
 
 async def handle_inbound(

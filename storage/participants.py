@@ -265,6 +265,18 @@ async def find_identity(
     ).first()
 
 
+async def find_linked(
+    session: AsyncSession, *, channel: str, address: str
+) -> tuple[ChannelIdentity | None, Participant | None]:
+    """Return the identity for a channel address and its participant, in one read."""
+    row = (await session.exec(
+        select(ChannelIdentity, Participant)
+        .outerjoin(Participant, col(Participant.id) == col(ChannelIdentity.participant_id))
+        .where(ChannelIdentity.channel == channel).where(ChannelIdentity.address == address)
+    )).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
 async def identities_of(session: AsyncSession, participant_id: int) -> list[ChannelIdentity]:
     """Return every channel identity of a participant."""
     rows = await session.exec(

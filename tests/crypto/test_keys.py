@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from typer.testing import CliRunner
@@ -21,7 +21,7 @@ from storage import crypto
 from storage.db import session_scope
 from storage.models import Participant
 from storage.models.sealed import seal_existing
-from storage.participants import enrol, find_identity, hash_address
+from storage.participants import enrol, find_identity, find_linked, hash_address
 from tests.auxil.builders import NOW
 
 PRODUCTION = {"local_mode": False, "secret_key": "a-real-secret-for-this-test-only",
@@ -156,3 +156,12 @@ async def test_rows_from_before_sealing_are_sealed_by_keys_seal(engine: AsyncEng
         assert identity is not None and identity.participant_id == 7
         p = await session.get(Participant, 7)
         assert p is not None and (p.display_name, p.phone) == ("Legacy Lou", "+447700900888")
+    reads: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: reads.append(statement))
+    async with session_scope(engine) as session:  # the sender of a message: one read
+        identity, person = await find_linked(session, channel="sms", address="+447700900888")
+        assert identity is not None and person is not None and len(reads) == 1
+        assert (person.id, person.display_name) == (7, "Legacy Lou")
+        assert await find_linked(session, channel="sms", address="+447700900999") == \
+            (None, None)
