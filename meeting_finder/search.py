@@ -198,8 +198,8 @@ async def _nearest_in_person(
         inside = dist <= radius
         if int(inside.sum()) < need and radius != RADII_MILES[-1]:
             continue
-        # Some the index holds may not be offered (family meetings, or meetings changed
-        # since it was built): then look wider.
+        # Some the index holds may not be offered now (changed since it was built): then
+        # look wider.
         hits = await _read_nearest(rows, pts, idx[inside], dist[inside], now=now, tz=tz,
                                    days=days, need=need)
         if len(hits) >= need:
