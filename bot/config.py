@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # minutes in all), then exit 3 (see README "When things fail").
     db_start_retries: int = Field(default=8, ge=0, le=1000)
     db_start_wait: float = Field(default=1.0, gt=0, le=60)
+    # Database connections a process keeps open, and may open beyond them in a burst
+    # (DB_POOL_OVERFLOW, closed again as they come back). Too few for the load and every
+    # burst opens and closes connections: on PostgreSQL each is a new server process.
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_pool_overflow: int = Field(default=10, ge=0, le=500)
     # On SIGTERM, sends already on the wire get this long to finish and be recorded.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=600)
     staff_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)  # staff signed out after this

@@ -25,8 +25,9 @@ class DatabaseUnreachable(Exception):
 
 
 def open_engine(settings: Settings) -> AsyncEngine:
-    """Create the engine for the configured database."""
-    return make_engine(settings.database_url)
+    """Create the engine for the configured database, its pool sized by the settings."""
+    return make_engine(settings.database_url, pool_size=settings.db_pool_size,
+                       max_overflow=settings.db_pool_overflow)
 
 
 def setup_logging(level: str = "INFO") -> None:
