@@ -33,7 +33,7 @@ from scheduler.sender import OutgoingMessage, Sender, SendResult
 from scheduler.service import DispatchLoop
 from scheduler.worker import build_scheduler, stop_scheduler
 from storage.budget import DatabaseBudget
-from storage.db import is_postgres
+from storage.dialect import is_postgres
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import is_postgres
 from storage.models import AuditEvent, Participant, StaffUser
 
 CLI_ACTOR = "cli"  # the `throughcare` command line: whoever runs it on the server
@@ -37,7 +38,7 @@ _PG_TRIGGER = ("CREATE TRIGGER {name} BEFORE {op} ON auditevent "
 
 def install_append_only(conn: Connection) -> None:
     """Add the triggers that refuse UPDATE and DELETE of audit rows (safe to run twice)."""
-    postgres = conn.dialect.name == "postgresql"
+    postgres = is_postgres(conn)
     if postgres:
         conn.execute(text(_PG_FUNCTION))
     for name, op in zip(_TRIGGERS, ("UPDATE", "DELETE"), strict=True):
@@ -50,7 +51,7 @@ def install_append_only(conn: Connection) -> None:
 
 def remove_append_only(conn: Connection) -> None:
     """Drop those triggers again (a migration downgrade)."""
-    postgres = conn.dialect.name == "postgresql"
+    postgres = is_postgres(conn)
     for name in _TRIGGERS:
         conn.execute(text(f"DROP TRIGGER IF EXISTS {name}" + (" ON auditevent" if postgres
                                                               else "")))

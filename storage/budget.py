@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 
+from storage.dialect import insert_for, is_postgres
 from storage.models import RateBucket
 
 RB = RateBucket
@@ -56,9 +55,9 @@ class DatabaseBudget:
     async def _ensure(self, conn: Any, key: str) -> None:
         if key in self._known:
             return
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        await conn.execute(insert(RB).values(key=key, tat=0.0, hold_crisis=0.0, hold_reply=0.0,
-                                             paused=0.0).on_conflict_do_nothing())
+        await conn.execute(insert_for(self.engine)(RB).values(
+            key=key, tat=0.0, hold_crisis=0.0, hold_reply=0.0, paused=0.0,
+        ).on_conflict_do_nothing())
         self._known.add(key)
 
     async def take(self, key: str, *, cost: float, rate: Rate, level: int, now: float,
@@ -75,7 +74,7 @@ class DatabaseBudget:
             taken = await conn.execute(
                 update(RB).where(col(RB.key) == key).where(and_(*allowed))
                 .values(tat=func.max(col(RB.tat), now) + spend
-                        if self.engine.dialect.name == "sqlite"
+                        if not is_postgres(self.engine)
                         else func.greatest(col(RB.tat), now) + spend)
                 .returning(col(RB.tat)))
             if taken.first() is not None:

@@ -15,13 +15,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import is_postgres, run
 from storage.models import ChannelIdentity, OutboundMessage, OutboxStatus, Participant, Priority
 
 OB = OutboundMessage
 
 
-def _is_pg(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 LANE_SPLIT = Priority.SCHEDULED  # priorities below this are the urgent lane
@@ -102,15 +101,14 @@ async def claim_due(
     """
     if addresses is not None and not addresses:
         return Claimed()
-    pg = _is_pg(session)
+    pg = is_postgres(session)
     params: dict[str, Any] = {"now": now, "since": now - lease, "limit": limit,
                               "token": token}
     if addresses is not None:
         params["channels"] = sorted({c for c, _ in addresses})
         params["addresses"] = sorted({a for _, a in addresses})
     by_address = addresses is not None
-    conn = await session.connection()  # rows of two columns; and Core costs less
-    looked = (await conn.execute(_claim_look(lane, by_address, pg), params)).all()
+    looked = (await run(session, _claim_look(lane, by_address, pg), params)).all()
     chosen = [row[0] for row in looked]
     if not chosen:
         return Claimed()
@@ -210,8 +208,7 @@ async def recipients_of(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     much, and opened every sealed name and number for nothing)."""
     if not ids:
         return {}
-    conn = await session.connection()
-    rows = await conn.execute(_recipients(), {"ids": list(ids)})
+    rows = await run(session, _recipients(), {"ids": list(ids)})
     return {row[0]: Recipient(*row[1:]) for row in rows.all()}
 
 

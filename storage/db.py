@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import storage.models  # noqa: F401  (registers every table)
 from storage.audit_q import install_append_only
+from storage.dialect import is_postgres
 from storage.errors import DatabaseURLError
 from storage.sqlite_conn import open_sqlite
 from storage.sqlite_turns import take_turns
@@ -43,11 +44,6 @@ def sync_url(url: str) -> str:
     if parsed.get_backend_name() == "sqlite":
         return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-
-
-def is_postgres(engine: AsyncEngine) -> bool:
-    """Say whether the engine talks to PostgreSQL."""
-    return engine.dialect.name == "postgresql"
 
 
 # SQLSTATEs of PostgreSQL errors a fresh transaction may not meet: serialization failure,
@@ -92,7 +88,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs["connect_args"] = {"async_creator_fn": open_sqlite,
                                   **kwargs.get("connect_args", {})}
     engine = create_async_engine(async_url(url), **kwargs)
-    if engine.dialect.name == "sqlite":
+    if not is_postgres(engine):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         take_turns(engine)
     return engine

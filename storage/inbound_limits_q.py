@@ -17,13 +17,14 @@ from sqlalchemy import and_, delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import run
 from storage.models import InboundMessage, RateBucket
 from storage.participants import (
     MAX_FAILED_LINKS_ALL_PER_HOUR,
     failed_link_attempts,
     hash_address,
 )
-from storage.upserts import insert_updating, run
+from storage.upserts import insert_updating
 
 FLOOD_PREFIX = "flood:"
 _BUCKETS: Any = RateBucket.__table__  # type: ignore[attr-defined]

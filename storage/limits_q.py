@@ -13,11 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import insert_for
 from storage.models import RateBucket
 from storage.participants import hash_address
 
@@ -37,9 +36,7 @@ async def forget_lock(session: AsyncSession, key: str) -> None:
 async def serialise(session: AsyncSession, key: str, *, now: datetime) -> None:
     """Hold the lock named `key` until this transaction ends (its row notes when)."""
     name = f"{LOCK_PREFIX}{key}"[:80]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.exec(insert(RateBucket).values(
+    await session.exec(insert_for(session)(RateBucket).values(
         key=name, tat=0.0, hold_crisis=0.0, hold_reply=0.0, paused=0.0,
     ).on_conflict_do_nothing())
     await session.exec(update(RateBucket).where(col(RateBucket.key) == name)

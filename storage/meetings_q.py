@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import run
 from storage.models.meetings import Access, Meeting, MeetingStatus
 
 IN_CLAUSE_CHUNK = 500  # keep IN (...) lists well under every driver's parameter limit
@@ -55,8 +56,7 @@ async def meeting_table_version(session: AsyncSession) -> tuple[Any, ...]:
 
     Every search asks, so it is a Core statement built once: through the ORM it cost
     twice as much."""
-    conn = await session.connection()
-    return tuple((await conn.execute(_VERSION)).one())
+    return tuple((await run(session, _VERSION)).one())
 
 
 _TABLE: Any = Meeting.__table__  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims_q import Lane
+from storage.dialect import is_postgres
 
 logger = logging.getLogger(__name__)
 CHANNEL = "throughcare_outbox"
@@ -119,7 +120,7 @@ async def notify_outbox(session: AsyncSession, *, crisis_key: str | None = None,
         session.info.setdefault(_LANES, set()).add(lane)
         if not event.contains(session.sync_session, "after_commit", _after_commit):
             event.listen(session.sync_session, "after_commit", _after_commit, once=True)
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if is_postgres(session):
         # The lane rides as the payload: repeats of one within a transaction fold into one.
         await session.exec(text(  # type: ignore[call-overload]
             f"NOTIFY {CHANNEL}, '{lane.value if lane is not None else ''}'"))
@@ -128,7 +129,7 @@ async def notify_outbox(session: AsyncSession, *, crisis_key: str | None = None,
 async def listen_outbox(engine: AsyncEngine, callback: Wake) -> None:
     """Call `callback` with the lane on every outbox notification until cancelled
     (PostgreSQL only)."""
-    if engine.dialect.name != "postgresql":
+    if not is_postgres(engine):
         return
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()

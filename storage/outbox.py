@@ -9,10 +9,11 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims_q import lane_of
+from storage.dialect import run
 from storage.models import MessageKind, OutboundMessage, OutboxStatus, Priority
 from storage.models.sealed import seal_for
 from storage.notify import notify_outbox
-from storage.upserts import insert_skipping, run
+from storage.upserts import insert_skipping
 
 _OUTBOX: Any = OutboundMessage.__table__  # type: ignore[attr-defined]
 

@@ -22,12 +22,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.claims_q import LANE_SPLIT, Lane, lane_filter, lane_of
+from storage.dialect import insert_for, is_postgres, run
 from storage.models import (
     AuditEvent,
     ChannelIdentity,
@@ -46,8 +45,6 @@ from storage.notify import notify_outbox
 OB = OutboundMessage
 
 
-def _is_pg(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 async def expire_overdue(session: AsyncSession, *, now: datetime) -> int:
@@ -73,7 +70,7 @@ async def take_stale_claims(
     stale = and_(col(OB.status) == OutboxStatus.SENDING, col(OB.claimed_at) < now - lease)
     inner = select(OB.id).where(stale).order_by(col(OB.id)).limit(limit)
     stmt = _update().where(stale).values(claim_token=token, claimed_at=now).returning(OB.id)
-    if _is_pg(session):
+    if is_postgres(session):
         chosen = list((await session.exec(inner.with_for_update(skip_locked=True))).all())
         if not chosen:
             return []
@@ -105,8 +102,7 @@ async def earliest_due(session: AsyncSession, *, lane: Lane | None = None) -> da
     planner, with no statistics, takes the (status, due_at) index and walks again."""
     if lane == Lane.URGENT:
         table = ("outboundmessage INDEXED BY ix_outbox_queued_urgent_due"
-                 if session.bind is not None and session.bind.dialect.name == "sqlite"
-                 else "outboundmessage")
+                 if not is_postgres(session) else "outboundmessage")
         stmt = (select(func.min(literal_column("due_at", UTCDateTime)))
                 .select_from(text(table)).where(text(QUEUED_URGENT)))
     else:
@@ -135,8 +131,7 @@ async def mark_inflight(
     """Record that rows are about to go to the provider; return those still ours."""
     if not ids:
         return set()
-    conn = await session.connection()  # a Core UPDATE: the ORM's own costs more than it
-    result = await conn.execute(_marking_inflight(), {"ids": list(ids), "token": token,
+    result = await run(session, _marking_inflight(), {"ids": list(ids), "token": token,
                                                       "now": now})
     return {r[0] for r in result.all()}
 
@@ -195,8 +190,7 @@ async def mark_sent_many(
                 delivered_at=bindparam("b_delivered_at"), sent_at=now, updated_at=now,
                 claim_token=None, error=None)
     )
-    conn = await session.connection()
-    await conn.execute(stmt, [
+    await run(session, stmt, [
         {"b_id": item["id"], "b_provider": item["provider_id"], "b_segments": item["segments"],
          "b_attempts": item["attempts"],
          "b_status": str(OutboxStatus.DELIVERED if item["delivered"] else OutboxStatus.SENT),
@@ -397,13 +391,12 @@ async def enqueue_many(
     values = [{**base, "due_at": now, **r} for r in rows]
     for row in values:  # each body under its participant's key
         row["body"] = await seal_for(session, row["participant_id"], row["body"])
-    insert = pg_insert if _is_pg(session) else sqlite_insert
+    insert = insert_for(session)
     before = await count_rows(session)
     table: Any = OB.__table__  # type: ignore[attr-defined]
-    conn = await session.connection()
     for start in range(0, len(values), 2000):
         stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        await conn.execute(stmt, values[start : start + 2000])
+        await run(session, stmt, values[start : start + 2000])
     for lane in {lane_of(int(row.get("priority", Priority.REPLY))) for row in values}:
         await notify_outbox(session, lane=lane)
     return await count_rows(session) - before

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.crypto import blind_index
+from storage.dialect import run
 from storage.errors import LinkCodeError, NotFound
 from storage.models import (
     AftercarePlan,
@@ -28,7 +29,7 @@ from storage.models import (
 )
 from storage.models.sealed import seal_for
 from storage.outbox_q import cancel_pending_for
-from storage.upserts import insert_skipping, run
+from storage.upserts import insert_skipping
 
 _INBOUND: Any = InboundMessage.__table__  # type: ignore[attr-defined]
 

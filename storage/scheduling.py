@@ -8,11 +8,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import insert_for, run
 from storage.meetings_q import IN_CLAUSE_CHUNK
 from storage.models import (
     Appointment,
@@ -192,12 +191,10 @@ async def add_planned(session: AsyncSession, plans: Sequence[dict[str, Any]]) ->
                      "attempts": 0, "created_at": now, "updated_at": now,
                      "meta": {**(values.get("meta") or {}), "planned": due_at.isoformat()}})
     table: Any = OB.__table__  # type: ignore[attr-defined]
-    insert = pg_insert if session.bind is not None and \
-        session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]) \
         .returning(table.c.dedupe_key)
-    conn = await session.connection()
-    added = {key for (key,) in (await conn.execute(stmt, rows)).all()}
+    added = {key for (key,) in (await run(session, stmt, rows)).all()}
     if added:
         await notify_outbox(session)
     return added

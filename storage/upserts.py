@@ -12,12 +12,9 @@ is compiled once and then found in the cache. `ON CONFLICT ... DO NOTHING`, `DO 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
-from sqlalchemy import CursorResult, Table, bindparam, text
+from sqlalchemy import Table, bindparam, text
 from sqlalchemy.sql.elements import TextClause
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 
 def _name(identifier: str) -> str:
@@ -52,9 +49,3 @@ def insert_updating(table: Table, columns: tuple[str, ...], conflict: tuple[str,
     return _typed(table, f"{_insert(table, columns, conflict)} DO UPDATE SET {sets}{tail}",
                   columns)
 
-
-async def run(session: AsyncSession, statement: TextClause, values: Mapping[str, Any]
-              ) -> CursorResult[Any]:
-    """Execute one of these statements in the session's transaction."""
-    conn = await session.connection()
-    return await conn.execute(statement, values)

@@ -34,11 +34,18 @@ async def burst(engine: Any, width: int) -> None:
     await asyncio.gather(*tasks)
 
 
-async def test_bursts_within_the_pool_open_each_connection_once(db_url: str) -> None:
-    settings = Settings(database_url=db_url, db_pool_size=12, db_pool_overflow=3)
-    engine = open_engine(settings)
+def counted(db_url: str, size: int, overflow: int) -> tuple[Any, list[int]]:
+    """Return the service's engine with its pool sized so, and the list each new
+    connection adds one to."""
+    engine = open_engine(Settings(database_url=db_url, db_pool_size=size,
+                                  db_pool_overflow=overflow))
     opened: list[int] = []
     event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+    return engine, opened
+
+
+async def test_bursts_within_the_pool_open_each_connection_once(db_url: str) -> None:
+    engine, opened = counted(db_url, 12, 3)
     try:
         for _ in range(3):
             await burst(engine, 12)
@@ -48,10 +55,7 @@ async def test_bursts_within_the_pool_open_each_connection_once(db_url: str) -> 
 
 
 async def test_a_burst_beyond_the_pool_is_served_and_the_extra_closed(db_url: str) -> None:
-    settings = Settings(database_url=db_url, db_pool_size=4, db_pool_overflow=4)
-    engine = open_engine(settings)
-    opened: list[int] = []
-    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+    engine, opened = counted(db_url, 4, 4)
     try:
         await burst(engine, 8)
         await burst(engine, 8)
