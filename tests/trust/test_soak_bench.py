@@ -30,3 +30,17 @@ def test_a_short_soak_loses_nothing_doubles_nothing_and_ends_in_json() -> None:
     assert figures["crisis_reply_p50_ms"] > 0
     assert 0 < figures["peak_rss_mb"] < 1024
     assert figures["machine_ms"] > 0 and figures["machine_ms_after"] > 0
+
+
+def test_the_soak_client_does_not_collect_while_it_measures() -> None:
+    # Its full collections (120-200 ms by mid-run) held back the fake providers' stamps and
+    # showed as the service's reply latency, at the same second of every run.
+    import gc
+
+    from bench.soak import no_collector_pauses
+
+    with no_collector_pauses():
+        assert not gc.isenabled()
+        assert gc.get_freeze_count() > 0  # what was there before is out of the collector's way
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
