@@ -43,7 +43,7 @@ from bot.channels.staff_chat import receive_staff
 from bot.config import Settings
 from bot.logs import sensitive
 from handlers.engine import HandleResult
-from handlers.texts import reading_as, t
+from handlers.texts import DEFAULT_LANGUAGE, LANGUAGES, reading_as, t
 from handlers.types import Inbound
 from scheduler.errors import PermanentSendError, TransientSendError
 from scheduler.sender import OutgoingMessage, SendResult
@@ -254,9 +254,13 @@ def build_application(
 
 
 async def activate(app: Application, settings: Settings, *, webhook: bool) -> None:
-    """Set the command menu, and the webhook when PUBLIC_BASE_URL is https."""
-    await app.bot.set_my_commands(
-        [BotCommand(name, t(f"telegram.commands.{name}")) for name in COMMANDS])
+    """Set the command menu (English for everyone, and each other language's for people
+    whose app is set to it), and the webhook when PUBLIC_BASE_URL is https."""
+    for language in LANGUAGES:
+        with reading_as(language):
+            menu = [BotCommand(name, t(f"telegram.commands.{name}")) for name in COMMANDS]
+        await app.bot.set_my_commands(
+            menu, language_code=None if language == DEFAULT_LANGUAGE else language)
     if webhook and settings.public_base_url.startswith("https://"):
         secret = settings.telegram_webhook_secret
         await app.bot.set_webhook(

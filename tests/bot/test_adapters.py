@@ -131,6 +131,10 @@ async def test_activate_sets_commands_and_webhook_with_secret(engine: object) ->
         assert [c["command"] for c in fake.commands] == ["start", "menu", "meetings", "help",
                                                          "stop"]
         assert all(c["description"] for c in fake.commands)
+        welsh = {c["command"]: c["description"] for c in fake.commands_for["cy"]}
+        assert list(welsh) == [c["command"] for c in fake.commands]  # Welsh apps: Welsh menu
+        assert welsh["meetings"] == "Cael cyfarfod yn agos atoch"
+        assert fake.commands[2]["description"] != welsh["meetings"]
         assert fake.webhook["url"] == f"{PUBLIC}/telegram/webhook"
         assert fake.webhook["secret_token"] == WEBHOOK_SECRET
         await activate(app, settings, webhook=False)  # polling: the webhook must go

@@ -50,7 +50,9 @@ class FakeTelegram:
     token: str
     calls: list[Call] = field(default_factory=list)
     webhook: dict[str, Any] = field(default_factory=dict)
-    commands: list[dict[str, str]] = field(default_factory=list)
+    commands: list[dict[str, str]] = field(default_factory=list)  # the default menu
+    # Menus for people whose app is in a given language ("cy"), as setMyCommands keeps them.
+    commands_for: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     blocked_chats: set[int] = field(default_factory=set)  # these users blocked the bot
     failures: list[dict[str, Any]] = field(default_factory=list)  # next sendMessage answers
     pending_updates: list[dict[str, Any]] = field(default_factory=list)  # for getUpdates
@@ -146,7 +148,11 @@ class FakeTelegram:
                                        "pending_update_count": len(self.pending_updates)}}
 
     async def _api_setMyCommands(self, params: dict[str, Any]) -> dict[str, Any]:
-        self.commands = params.get("commands", [])
+        language = str(params.get("language_code") or "")
+        if language:
+            self.commands_for[language] = params.get("commands", [])
+        else:
+            self.commands = params.get("commands", [])
         return {"ok": True, "result": True}
 
     async def _api_getUpdates(self, params: dict[str, Any]) -> dict[str, Any]:
