@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli import db_app, fail, settings_or_exit
 from bot.config import Settings, key_file
@@ -31,6 +33,7 @@ from storage.backup import (
     sqlite_file,
     sqlite_summary,
 )
+from storage.erasure import Erased, erase_again, erased_people
 from storage.errors import BackupError
 
 
@@ -83,22 +86,48 @@ def _confirm(question: str, yes: bool) -> None:
         fail("Nothing changed.")
 
 
-def _upgrade() -> dict[str, int]:
-    """Migrate the restored database to the newest schema (a backup may be older); return
-    how many participant keys are wrapped by master keys that DATA_KEY does not hold."""
-    settings = settings_or_exit()  # the database exists now: local mode makes no key file
+def _erased_before(settings: Settings) -> list[Erased]:
+    """Return who was erased in the database about to be replaced (none if it is new); if
+    it cannot be read, say so: then nobody can be erased again for you."""
+    if (path := sqlite_file(settings.database_url)) is not None and not path.exists():
+        return []
 
-    async def go() -> dict[str, int]:
+    async def go() -> list[Erased]:
         engine = open_engine(settings)
         try:
-            await prepare_database(engine)
-            return await crypto.key_census(engine)
+            return await erased_people(engine)
         finally:
             await engine.dispose()
 
-    census = asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0][:120]
+        typer.echo(f"Could not read who was erased in the database being replaced ({reason}):"
+                   " erase again by hand anyone erased since the backup.", err=True)
+        return []
+
+
+def _upgrade(erased: list[Erased]) -> tuple[dict[str, int], int]:
+    """Migrate the restored database to the newest schema (a backup may be older), then erase
+    again those erased since the backup; return how many participant keys are wrapped by
+    master keys that DATA_KEY does not hold (then nobody is erased), and how many it erased."""
+    settings = settings_or_exit()  # the database exists now: local mode makes no key file
     held = {crypto.Keyring.master_id(key) for key in crypto.current().masters}
-    return {mid: n for mid, n in census.items() if mid not in held}
+
+    async def go() -> tuple[dict[str, int], int]:
+        engine = open_engine(settings)
+        try:
+            await prepare_database(engine)
+            census = await crypto.key_census(engine)
+            unopened = {mid: n for mid, n in census.items() if mid not in held}
+            if unopened or not erased:
+                return unopened, 0
+            return unopened, await erase_again(engine, erased, now=datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
 
 
 @db_app.command("backup")
@@ -144,20 +173,27 @@ def db_restore(
         if target is not None:
             sqlite_summary(path)
             _confirm(f"Replace everything in {_place(settings)} with {path}?", yes)
+            erased = _erased_before(settings)
             summary = restore_sqlite(path, target)
         else:
             pg_tables(path)
             _confirm(f"Replace everything in {_place(settings)} with {path}?", yes)
+            erased = _erased_before(settings)
             summary = restore_postgres(settings.database_url, path)
     except (BackupError, OSError) as exc:
         fail(str(exc))
         raise
-    unopened = _upgrade()
+    unopened, again = _upgrade(erased)
     typer.echo(f"Restored {path} into {_place(settings)}: {summary.line()}; "
                "the schema is up to date.")
+    if again:
+        typer.echo(f"Erased again {again} people who had been erased since this backup.")
     typer.echo(_keys_note(settings, restored=True), err=True)
     if unopened:
         masters = ", ".join(sorted(unopened))
+        ids = ", ".join(str(e.participant_id) for e in erased)
         fail(f"The keys configured do not open it: {sum(unopened.values())} participant keys "
              f"are wrapped by master key {masters}, which DATA_KEY does not hold. Put the keys "
-             "it was written with in place before starting the service.")
+             "it was written with in place before starting the service."
+             + (f" Nobody was erased again: erase participants {ids} again (they were erased "
+                "in the database this replaced)." if erased else ""))

@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, event, or_, update
+from sqlalchemy import ColumnElement, and_, event, inspect, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import crypto
+from storage.audit_q import CLI_ACTOR
 from storage.db import session_scope
 from storage.errors import NotFound
 from storage.models import (
@@ -321,3 +322,45 @@ async def forget_unlinked_in_batches(
         if done < batch:
             return total
         await asyncio.sleep(BATCH_PAUSE)
+
+
+@dataclass(frozen=True)
+class Erased:
+    """Someone erased, told without personal data: their row's id and when it was made
+    (ids are never reused for participants: an erased person's row stays)."""
+
+    participant_id: int
+    created_at: datetime
+
+
+async def erased_people(engine: AsyncEngine) -> list[Erased]:
+    """Return everyone erased in this database (read before a restore replaces it; none
+    if it has no tables yet)."""
+    async with engine.connect() as conn:
+        if not await conn.run_sync(lambda c: inspect(c).has_table("participant")):
+            return []
+    async with session_scope(engine) as session:
+        rows = await session.exec(select(Participant.id, Participant.created_at)
+                                  .where(col(Participant.status) == ParticipantStatus.DELETED))
+        return [Erased(pid or 0, made) for pid, made in rows.all()]
+
+
+async def erase_again(engine: AsyncEngine, erased: list[Erased], *, now: datetime) -> int:
+    """Erase again, in a restored database, the people erased in the one it replaced: a
+    backup taken before their DELETE holds them whole. Return how many it erased.
+
+    Each is their own transaction, recorded in the audit trail as done by the command line.
+    Needs the keys the backup was written with (their tool entries are opened to keep the
+    numbers, as a DELETE does)."""
+    done = 0
+    for one in erased:
+        async with session_scope(engine) as session:
+            p = await session.get(Participant, one.participant_id)
+            if p is None or p.status == ParticipantStatus.DELETED \
+                    or p.created_at != one.created_at:
+                continue
+            await erase_participant(session, participant_id=one.participant_id, now=now)
+            await audit(session, actor=CLI_ACTOR, action="erase_again_after_restore", now=now,
+                        participant_id=one.participant_id)
+        done += 1
+    return done

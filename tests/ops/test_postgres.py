@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 
 from bot.config import load_settings
 from storage import crypto
-from storage.db import create_all, make_engine
+from storage.db import create_all, make_engine, session_scope
+from storage.erasure import erase_participant
+from tests.auxil.builders import NOW
 from tests.conftest import PG_URL, _stamp_head, pg_admin, requires_postgres
 from tests.ops.conftest import add_person, people, throughcare, throughcare_off_loop
 
@@ -139,3 +141,23 @@ def test_restore_on_postgresql_refuses_a_sqlite_file(
     lite.write_bytes(b"SQLite format 3\x00" + bytes(100))
     result = throughcare("db", "restore", str(lite), "--yes")
     assert result.exit_code == 2 and "is not a PostgreSQL backup" in result.stderr
+
+
+@requires_postgres()
+async def test_restoring_an_older_dump_erases_again_whoever_was_erased_since(
+        scratch: str, tmp_path: Path) -> None:
+    engine = make_engine(scratch)
+    await create_all(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(_stamp_head)
+    priya = await add_person(engine, "Priya", PHONE)
+    await add_person(engine, "Sam")
+    backup = tmp_path / "monday.dump"
+    assert (await throughcare_off_loop("db", "backup", str(backup))).exit_code == 0
+    async with session_scope(engine) as session:  # Tuesday: Priya sends DELETE
+        await erase_participant(session, participant_id=priya, now=NOW)
+    await engine.dispose()
+    result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Erased again 1 people who had been erased since this backup." in result.stdout
+    assert await _names(scratch) == [("", None), ("Sam", None)]

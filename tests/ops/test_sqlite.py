@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import load_settings
 from storage import crypto
 from storage.db import make_engine, session_scope
+from storage.erasure import erase_participant
 from storage.migrate import alembic_config
 from storage.participants import enrol
 from tests.auxil.builders import NOW
@@ -234,3 +235,45 @@ def test_restore_refuses_what_is_not_a_sqlite_backup(
     result = throughcare("db", "restore", str(tmp_path / "nothing.db"), "--yes")
     assert result.exit_code == 2 and "no backup at" in result.stderr
     assert not (tmp_path / "throughcare.db").exists()
+
+
+async def test_restoring_an_older_backup_erases_again_whoever_was_erased_since(
+        live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ann = await add_person(live.engine, "Ann", PHONE)
+    await add_person(live.engine, "Bea")
+    backup = tmp_path / "monday.db"
+    assert throughcare("db", "backup", str(backup)).exit_code == 0
+    async with session_scope(live.engine) as session:  # Tuesday: Ann sends DELETE
+        await erase_participant(session, participant_id=ann, now=NOW)
+    await live.engine.dispose()
+    result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Erased again 1 people who had been erased since this backup." in result.stdout
+    assert await people(live.engine) == [("", None), ("Bea", None)]  # Ann stays erased
+    async with live.engine.connect() as conn:
+        keys = (await conn.execute(text("SELECT count(*) FROM participantkey"))).scalar_one()
+        action = (await conn.execute(text(
+            "SELECT actor, action FROM auditevent WHERE participant_id = :p ORDER BY id DESC"),
+            {"p": ann})).first()
+    assert keys == 1 and tuple(action or ()) == ("cli", "erase_again_after_restore")
+    await live.engine.dispose()
+
+    # The same backup restored over that again: the erasure holds through any number of them.
+    result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
+    assert result.exit_code == 0 and "Erased again 1 people" in result.stdout
+    assert await people(live.engine) == [("", None), ("Bea", None)]
+    await live.engine.dispose()
+
+
+async def test_a_restore_without_its_keys_names_who_to_erase_again(
+        live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ann = await add_person(live.engine, "Ann", PHONE)
+    backup = tmp_path / "monday.db"
+    assert throughcare("db", "backup", str(backup)).exit_code == 0
+    async with session_scope(live.engine) as session:
+        await erase_participant(session, participant_id=ann, now=NOW)
+    await live.engine.dispose()
+    live.path.with_suffix(".keys").unlink()  # the keys were not put back
+    result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
+    assert result.exit_code == 1, result.output
+    assert f"Nobody was erased again: erase participants {ann} again" in result.stderr
