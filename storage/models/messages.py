@@ -63,8 +63,9 @@ QUEUED_URGENT = f"status = 'queued' AND priority < {Priority.SCHEDULED}"
 class OutboundMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_status_due", "status", "due_at"),
-        # Per-address order: "is an earlier message to this address still pending?"
-        Index("ix_outbox_address_status", "channel", "address", "status"),
+        # Per-address order: "is an earlier message to this address still pending?", and
+        # "does a due one wait behind this?" (answered from the index alone; migration 0012).
+        Index("ix_outbox_address_due", "channel", "address", "status", "due_at"),
         # When the urgent lane's next row is due, without walking every queued reminder.
         Index("ix_outbox_queued_urgent_due", "due_at", sqlite_where=text(QUEUED_URGENT),
               postgresql_where=text(QUEUED_URGENT)),
