@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import load_settings
 from storage import crypto
@@ -45,6 +46,15 @@ async def scratch(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def schema_on(url: str) -> AsyncEngine:
+    """Return an engine on the scratch database with the newest schema in it."""
+    engine = make_engine(url)
+    await create_all(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(_stamp_head)
+    return engine
+
+
 async def _names(url: str) -> list[tuple[str, str | None]]:
     engine = make_engine(url)  # a new engine: the restore replaced every table
     try:
@@ -56,10 +66,7 @@ async def _names(url: str) -> list[tuple[str, str | None]]:
 @requires_postgres()
 async def test_a_dump_restores_over_changed_data_and_into_an_empty_database(
         scratch: str, tmp_path: Path) -> None:
-    engine = make_engine(scratch)
-    await create_all(engine)
-    async with engine.begin() as conn:
-        await conn.run_sync(_stamp_head)
+    engine = await schema_on(scratch)
     await add_person(engine, "Priya", PHONE)
     backup = tmp_path / "monday.dump"
     result = await throughcare_off_loop("db", "backup", str(backup))
@@ -146,10 +153,7 @@ def test_restore_on_postgresql_refuses_a_sqlite_file(
 @requires_postgres()
 async def test_restoring_an_older_dump_erases_again_whoever_was_erased_since(
         scratch: str, tmp_path: Path) -> None:
-    engine = make_engine(scratch)
-    await create_all(engine)
-    async with engine.begin() as conn:
-        await conn.run_sync(_stamp_head)
+    engine = await schema_on(scratch)
     priya = await add_person(engine, "Priya", PHONE)
     await add_person(engine, "Sam")
     backup = tmp_path / "monday.dump"

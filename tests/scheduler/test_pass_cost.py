@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scheduler.dispatcher import dispatch
 from scheduler.ratelimit import ChannelLimit, RateLimiter
 from scheduler.service import DispatchLoop, call_shares
-from storage.claims_q import Lane, _claim_update, claim_due
+from storage.claims_q import Lane, _claim_look, _claim_update, claim_due
 from storage.db import session_scope
 from storage.models import InboundMessage, MessageKind, OutboxStatus, Priority
 from storage.models.messages import QUEUED_URGENT
@@ -161,18 +161,24 @@ async def _until(done: Any, limit: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.skipif(USE_PG, reason="SQLite's own claim statement and planner")
-async def test_the_sqlite_claim_looks_its_rows_up_by_id(engine: AsyncEngine) -> None:
-    """Not by walking every queued row: the queue holds days of planned reminders (8 a
-    person), and a claim that walked them grew with every person enrolled."""
-    compiled = _claim_update(Lane.URGENT, False).compile(dialect=engine.dialect)
-    params = {"now": NOON, "since": NOON, "limit": 50, "token": "t"}
+async def sqlite_plan(engine: AsyncEngine, statement: Any, params: dict[str, Any]
+                      ) -> list[str]:
+    """Return SQLite's plan of a statement, a step a line, for these parameters."""
+    compiled = statement.compile(dialect=engine.dialect)
     args = tuple(params.get(k, compiled.params.get(k)) for k in compiled.positiontup or ())
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         plan = await raw.driver_connection.execute(  # type: ignore[union-attr]
             f"EXPLAIN QUERY PLAN {compiled.string}", args)
-        steps = [str(row[3]) for row in await plan.fetchall()]
+        return [str(row[3]) for row in await plan.fetchall()]
+
+
+@pytest.mark.skipif(USE_PG, reason="SQLite's own claim statement and planner")
+async def test_the_sqlite_claim_looks_its_rows_up_by_id(engine: AsyncEngine) -> None:
+    """Not by walking every queued row: the queue holds days of planned reminders (8 a
+    person), and a claim that walked them grew with every person enrolled."""
+    steps = await sqlite_plan(engine, _claim_update(Lane.URGENT, False),
+                              {"now": NOON, "since": NOON, "limit": 50, "token": "t"})
     assert "PRIMARY KEY" in steps[0], steps
 
 
@@ -182,16 +188,8 @@ async def test_the_claim_asks_what_waits_behind_a_row_within_its_address(
     """Not by walking every due queued row for each candidate: behind a 5,000-person
     broadcast falling due, each urgent claim's look took 20 ms (on the event loop's thread),
     0.8 ms with the due time in the per-address index (migration 0012)."""
-    from storage.claims_q import _claim_look
-
-    compiled = _claim_look(Lane.URGENT, False, False).compile(dialect=engine.dialect)
-    params = {"now": NOON, "since": NOON, "limit": 50}
-    args = tuple(params.get(k, compiled.params.get(k)) for k in compiled.positiontup or ())
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        plan = await raw.driver_connection.execute(  # type: ignore[union-attr]
-            f"EXPLAIN QUERY PLAN {compiled.string}", args)
-        steps = [str(row[3]) for row in await plan.fetchall()]
+    steps = await sqlite_plan(engine, _claim_look(Lane.URGENT, False, False),
+                              {"now": NOON, "since": NOON, "limit": 50})
     behind = [step for step in steps if step.startswith("SEARCH later")]
     assert behind and "ix_outbox_address_due (channel=? AND address=?" in behind[0], steps
 
