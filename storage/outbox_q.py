@@ -179,23 +179,28 @@ async def mark_sent_many(
     delivered, attempts)."""
     if not sent:
         return
-    table: Any = OB.__table__  # type: ignore[attr-defined]
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .where(table.c.claim_token == token)
-        .where(table.c.status == str(OutboxStatus.SENDING))
-        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
-                segments=bindparam("b_segments"), attempts=bindparam("b_attempts"),
-                delivered_at=bindparam("b_delivered_at"), sent_at=now, updated_at=now,
-                claim_token=None, error=None)
-    )
-    await run(session, stmt, [
+    await run(session, _marking_sent(), [
         {"b_id": item["id"], "b_provider": item["provider_id"], "b_segments": item["segments"],
-         "b_attempts": item["attempts"],
+         "b_attempts": item["attempts"], "b_token": token, "b_now": now,
          "b_status": str(OutboxStatus.DELIVERED if item["delivered"] else OutboxStatus.SENT),
          "b_delivered_at": now if item["delivered"] else None}
         for item in sent])
+
+
+@functools.cache
+def _marking_sent() -> Any:
+    """Return the UPDATE recording one accepted row (built once: every reply runs it)."""
+    table: Any = OB.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .where(table.c.claim_token == bindparam("b_token"))
+        .where(table.c.status == str(OutboxStatus.SENDING))
+        .values(status=bindparam("b_status"), provider_id=bindparam("b_provider"),
+                segments=bindparam("b_segments"), attempts=bindparam("b_attempts"),
+                delivered_at=bindparam("b_delivered_at"), sent_at=bindparam("b_now"),
+                updated_at=bindparam("b_now"), claim_token=None, error=None)
+    )
 
 
 async def release(
