@@ -14,10 +14,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.dialect import run
 from storage.models import AuditEvent, OutboundMessage, StaffRole, StaffUser
 from storage.participants import hash_address, new_link_code, normalise_code, record_inbound
 
@@ -59,10 +61,17 @@ async def unlink_staff_telegram(session: AsyncSession, *, staff: StaffUser) -> N
 
 
 async def staff_for_chat(session: AsyncSession, chat_id: str) -> StaffUser | None:
-    """Return the staff member whose Telegram account is this chat, if any."""
-    rows = await session.exec(select(StaffUser).where(col(StaffUser.telegram_id) == chat_id)
-                              .order_by(col(StaffUser.id)))
-    return rows.first()
+    """Return the staff member whose Telegram account is this chat, if any.
+
+    Every Telegram update asks, and almost every one is from a participant: a Core look for
+    the id, built once, and the whole row only for a staff member."""
+    found = (await run(session, _STAFF_CHAT, {"chat": chat_id})).first()
+    return None if found is None else await session.get(StaffUser, found[0])
+
+
+_STAFF: Any = StaffUser.__table__  # type: ignore[attr-defined]
+_STAFF_CHAT = (sa_select(_STAFF.c.id).where(_STAFF.c.telegram_id == bindparam("chat"))
+               .order_by(_STAFF.c.id).limit(1))
 
 
 async def redeem_staff_link_code(
