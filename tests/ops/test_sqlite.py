@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -277,3 +278,24 @@ async def test_a_restore_without_its_keys_names_who_to_erase_again(
     result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
     assert result.exit_code == 1, result.output
     assert f"Nobody was erased again: erase participants {ann} again" in result.stderr
+
+
+async def test_a_restore_over_an_unreadable_database_says_it_cannot_erase_again_for_you(
+        live: Live, tmp_path: Path) -> None:
+    await add_person(live.engine, "Ann", PHONE)
+    backup = tmp_path / "monday.db"
+    assert throughcare("db", "backup", str(backup)).exit_code == 0
+    await live.engine.dispose()
+    live.path.unlink()
+    for side in ("throughcare.db-wal", "throughcare.db-shm"):
+        live.path.with_name(side).unlink(missing_ok=True)
+    damaged = sqlite3.connect(live.path)  # a SQLite file whose tables are not ours any more
+    damaged.execute("CREATE TABLE participant (id INTEGER, name TEXT)")
+    damaged.close()
+    result = await throughcare_off_loop("db", "restore", str(backup), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "Could not read who was erased in the database being replaced" in result.stderr
+    assert "erase again by hand anyone erased since the backup" in result.stderr
+    assert "Traceback" not in result.output
+    assert await people(live.engine) == [("Ann", PHONE)]
+    await live.engine.dispose()

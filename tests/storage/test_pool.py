@@ -6,8 +6,10 @@ a burst and closed again) opened 273 connections in 30 s, each a new server proc
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event, text
 
 from bot.config import Settings
@@ -68,3 +70,23 @@ async def test_a_burst_beyond_the_pool_is_served_and_the_extra_closed(db_url: st
 def test_the_default_pool_holds_a_soak_burst() -> None:
     settings = Settings(database_url="sqlite:///unused.db")
     assert (settings.db_pool_size, settings.db_pool_overflow) == (20, 10)
+
+
+@pytest.mark.parametrize("size, overflow, said", [
+    ("0", "10", "DB_POOL_SIZE: Input should be greater than or equal to 1"),
+    ("many", "10", "DB_POOL_SIZE: Input should be a valid integer"),
+    ("20", "-1", "DB_POOL_OVERFLOW: Input should be greater than or equal to 0"),
+    ("20", "1e9", "DB_POOL_OVERFLOW: Input should be a valid integer"),
+])
+def test_a_wrong_pool_setting_is_one_line_and_exit_2(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: str, overflow: str,
+        said: str) -> None:
+    from tests.ops.conftest import throughcare
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.setenv("DB_POOL_SIZE", size)
+    monkeypatch.setenv("DB_POOL_OVERFLOW", overflow)
+    result = throughcare("db", "upgrade")
+    assert result.exit_code == 2
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output and not (tmp_path / "x.db").exists()
